@@ -1,0 +1,166 @@
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chaos.errors import SpecError
+from chaos.plan import make_plan
+from chaos.spec import load_experiment
+from chaos.units import parse_duration, parse_fraction, parse_milliseconds, parse_rate_kbps
+from chaos.yamlsource import load_yaml_text
+
+VALID = """\
+name: demo
+targets:
+  services:
+    redis:
+      image: chaos-shop-redis:1
+    api:
+      image: chaos-shop-api:${API_VERSION:-v1}
+      ports: ["127.0.0.1::8080"]
+      depends_on:
+        redis: {condition: service_healthy}
+links:
+  - api -> redis:6379
+load:
+  locustfile: locustfile.py
+  target: api:8080
+  users: 5
+phases: {warmup: 1s, baseline: 10s, recovery: 5s}
+faults:
+  - type: latency
+    link: api -> redis:6379
+    latency: 300ms
+    at: 2s
+    duration: 4s
+steady_state:
+  - name: fast
+    metric: latency.p99
+    max: 500ms
+  - name: correct
+    metric: error_rate
+    max: 1%
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "locustfile.py").write_text("")
+    path = tmp_path / "exp.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(tmp_path, text, variables=None) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_experiment(write(tmp_path, text), variables or {})
+    return [str(p) for p in info.value.problems]
+
+
+def test_valid_experiment_resolves_into_a_timeline(tmp_path):
+    loaded = load_experiment(write(tmp_path, VALID), {"API_VERSION": "v2"})
+    plan = make_plan(loaded, run_id="r1", seed=7)
+    assert [t.image for t in plan.targets] == ["chaos-shop-redis:1", "chaos-shop-api:v2"]
+    assert [(w.phase, w.start, w.end) for w in plan.timeline] == [
+        ("warmup", 0, 1), ("baseline", 1, 11), ("fault", 11, 17), ("recovery", 17, 22)]
+    assert plan.faults[0].attributes == {"latency": 300, "jitter": 0}
+    assert [link.name for link in plan.links] == ["api -> redis:6379", "load -> api:8080"]
+    assert plan.steady_state[0]["max"] == 500.0 and plan.steady_state[1]["max"] == 0.01
+
+
+def test_unknown_key_names_file_line_column_and_suggests(tmp_path):
+    text = VALID.replace("  users: 5", "  userz: 5")
+    [problem] = problems_of(tmp_path, text)
+    assert problem.endswith("exp.yaml:16:3: load.userz: unknown field (did you mean 'users'?)")
+
+
+def test_misspelled_fault_type_is_suggested(tmp_path):
+    [problem] = problems_of(tmp_path, VALID.replace("type: latency", "type: latancy"))
+    assert ":19:" in problem and "faults[0].type" in problem and "did you mean 'latency'" in problem
+
+
+def test_all_problems_are_reported_in_one_pass(tmp_path):
+    text = VALID.replace("latency: 300ms", "latency: fast").replace("max: 1%", "max: 150%")
+    problems = problems_of(tmp_path, text)
+    assert any("faults[0].latency" in p and "not a duration" in p for p in problems)
+    assert len(problems) >= 1
+
+
+def test_cross_checks_name_services_and_links(tmp_path):
+    text = VALID.replace("link: api -> redis:6379", "link: api -> redsi:6379")
+    [problem] = problems_of(tmp_path, text)
+    assert "faults[0].link" in problem and "not routed through Toxiproxy" in problem
+    text = VALID.replace("  - api -> redis:6379\nload", "  - api -> redsi:6379\nload")
+    problems = problems_of(tmp_path, text)
+    assert any("links[0]" in p and "did you mean 'redis'" in p for p in problems)
+
+
+def test_missing_variable_is_a_problem_at_its_line(tmp_path):
+    [problem] = problems_of(tmp_path, VALID.replace("${API_VERSION:-v1}", "${API_VERSION}"))
+    assert ":7:" in problem and "variable API_VERSION is not set" in problem
+
+
+def test_secret_values_never_reach_the_plan_json(tmp_path):
+    text = VALID.replace("name: demo", "name: demo\nsecrets: [TOKEN]").replace(
+        "      ports:", "      environment: {TOKEN: '${TOKEN}', MODE: '${MODE:-x}'}\n      ports:")
+    loaded = load_experiment(write(tmp_path, text), {"TOKEN": "hunter2-secret"})
+    plan = make_plan(loaded, run_id="r1", seed=1)
+    assert "hunter2-secret" not in str(plan.to_json())
+    assert loaded.secret_values == ["hunter2-secret"]
+
+
+def test_missing_required_section_points_at_parent(tmp_path):
+    problems = problems_of(tmp_path, VALID.replace("  target: api:8080\n", ""))
+    assert any(p.endswith("load.target: is required") for p in problems)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    [problem] = problems_of(tmp_path, "name: x\ntargets: [\n")
+    assert "exp.yaml:3:" in problem and "invalid YAML" in problem
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    problems = problems_of(tmp_path, VALID + "name: again\n")
+    assert any("duplicate key" in p for p in problems)
+
+
+@pytest.mark.parametrize("text, seconds", [("250ms", 0.25), ("30s", 30), ("2m", 120), ("1h", 3600), (5, 5)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_units():
+    assert parse_milliseconds(300) == 300 and parse_milliseconds("1s") == 1000
+    assert parse_fraction("5%") == 0.05 and parse_fraction(0.2) == 0.2
+    assert parse_rate_kbps("512KB/s") == 512 and parse_rate_kbps("2MB/s") == 2048
+    for bad in ("fast", "-1s", True, "5 parsecs"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_yaml_loader_raises_only_spec_errors(text):
+    try:
+        load_yaml_text(text, "fuzz.yaml", {})
+    except SpecError as exc:
+        assert all(str(p).startswith("fuzz.yaml:") for p in exc.problems)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["name", "targets", "load", "faults", "phases", "links", "steady_state",
+                                        "abort", "report", "bogus"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                                    lambda children: st.lists(children, max_size=3)
+                                    | st.dictionaries(st.text(max_size=8), children, max_size=3), max_leaves=8),
+                       max_size=9))
+def test_fuzz_experiment_structure_raises_only_spec_errors(tmp_path_factory, data):
+    import yaml
+
+    path = tmp_path_factory.mktemp("fuzz") / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        load_experiment(path, {})
+    except SpecError as exc:
+        assert exc.problems and all(":" in str(p) for p in exc.problems)
