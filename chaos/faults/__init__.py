@@ -1,0 +1,14 @@
+"""Fault families. Each fault has idempotent ``inject()`` and ``revert()``; the runner writes it to
+the fault ledger before ``inject()`` is called."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Fault(Protocol):
+    id: str
+
+    def inject(self) -> None: ...
+
+    def revert(self) -> None: ...

@@ -1,0 +1,245 @@
+"""Docker targets and link ambassadors: start, wait healthy, stop, and clean up by label.
+
+Interposition is transparent and directed: for a link ``api -> redis:6379`` a Toxiproxy
+container listens on port 6379 and ``api`` alone resolves the name ``redis`` to it (an
+``/etc/hosts`` entry set at container creation). Docker's DNS keeps answering ``redis`` with the
+real container for everyone else, so no service needs a configuration change and other
+clients of ``redis`` are untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+
+from chaos import images
+from chaos.errors import EnvironmentProblem
+from chaos.plan import LinkPlan, Plan, TargetPlan, start_order
+from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient, ToxiproxyError
+
+MANAGED = "chaos.managed"
+RUN = "chaos.run"
+EXPERIMENT = "chaos.experiment"
+ROLE = "chaos.role"
+NANOS = 1_000_000_000
+
+
+def run_labels(plan: Plan, role: str) -> dict[str, str]:
+    return {MANAGED: "true", RUN: plan.run_id, EXPERIMENT: plan.experiment, ROLE: role}
+
+
+def engine() -> docker.DockerClient:
+    """The engine named by DOCKER_HOST / the current context; EnvironmentProblem when unreachable."""
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client
+    except (docker.errors.DockerException, OSError) as exc:
+        raise EnvironmentProblem(
+            f"docker engine unreachable ({exc.__class__.__name__}); start Docker or run `make setup`"
+        ) from None
+
+
+@dataclass
+class LinkProxy:
+    link: LinkPlan
+    container_id: str
+    address: str  # the ambassador's IP on the experiment network
+    api_url: str  # Toxiproxy API on 127.0.0.1
+    client: ToxiproxyClient
+    edge_port: int | None = None  # loopback port of the edge listener
+
+
+@dataclass
+class System:
+    plan: Plan
+    client: docker.DockerClient
+    on_event: callable = lambda event, **fields: None
+    network_id: str | None = None
+    proxies: dict[str, LinkProxy] = field(default_factory=dict)
+    containers: dict[str, str] = field(default_factory=dict)  # service -> container id
+
+    @property
+    def network_name(self) -> str:
+        return f"chaos-{self.plan.run_id}"
+
+    def container_name(self, role: str) -> str:
+        return f"chaos-{self.plan.run_id}-{role}"
+
+    # ---- preflight -------------------------------------------------------------------------
+
+    def missing_images(self) -> list[str]:
+        wanted = {t.image for t in self.plan.targets} | {images.TOXIPROXY_IMAGE}
+        return sorted(image for image in wanted if not self._has_image(image))
+
+    def _has_image(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    # ---- up --------------------------------------------------------------------------------
+
+    def up(self, health_timeout: float = 120.0) -> None:
+        network = self.client.networks.create(self.network_name, driver="bridge",
+                                              labels=run_labels(self.plan, "network"))
+        self.network_id = network.id
+        for link in self.plan.links:
+            self.proxies[link.name] = self._start_proxy(link)
+        for target in start_order(self.plan.targets):
+            self._wait_dependencies(target, health_timeout)
+            self._start_target(target)
+        for target in self.plan.targets:
+            if target.healthcheck:
+                self._wait_healthy(target.name, health_timeout)
+        self.on_event("system_healthy")
+
+    def _start_proxy(self, link: LinkPlan) -> LinkProxy:
+        ports = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
+        if link.is_edge:
+            ports[f"{link.port}/tcp"] = ("127.0.0.1", None)
+        container = self.client.containers.run(
+            images.TOXIPROXY_IMAGE, detach=True, name=self.container_name(f"link-{link.proxy_name}"),
+            labels={**run_labels(self.plan, "link"), "chaos.link": link.name},
+            network=self.network_name, ports=ports,
+        )
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
+        api_port = _published_port(container, TOXIPROXY_API_PORT)
+        proxy = LinkProxy(link, container.id, address, f"http://127.0.0.1:{api_port}",
+                          ToxiproxyClient(f"http://127.0.0.1:{api_port}"))
+        _wait_for(lambda: _answers(proxy.client), 20.0, f"toxiproxy for link {link.name} did not answer")
+        proxy.client.create_proxy(link.proxy_name, f"0.0.0.0:{link.port}", f"{link.target}:{link.port}")
+        if link.is_edge:
+            proxy.edge_port = _published_port(container, link.port)
+        self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=container.id)
+        return proxy
+
+    def _start_target(self, target: TargetPlan) -> None:
+        extra_hosts = {link.target: proxy.address for link_name, proxy in self.proxies.items()
+                       if (link := proxy.link).source == target.name}
+        healthcheck = None
+        if target.healthcheck:
+            hc = target.healthcheck
+            healthcheck = {"test": hc["test"], "interval": int(hc["interval"] * NANOS),
+                           "timeout": int(hc["timeout"] * NANOS), "retries": hc["retries"],
+                           "start_period": int(hc["start_period"] * NANOS)}
+        try:
+            container = self.client.containers.create(
+                target.image, command=target.command, entrypoint=target.entrypoint,
+                name=self.container_name(target.name), hostname=target.name,
+                environment=target.environment, labels={**target.labels, **run_labels(self.plan, "target"),
+                                                        "chaos.service": target.name},
+                ports={f"{p}/tcp": ("127.0.0.1", None) for p in target.ports},
+                extra_hosts=extra_hosts or None, healthcheck=healthcheck, detach=True,
+                network=self.network_name,
+                networking_config={self.network_name: self.client.api.create_endpoint_config(aliases=[target.name])},
+            )
+        except docker.errors.ImageNotFound:
+            raise EnvironmentProblem(f"image {target.image} for service {target.name} is missing") from None
+        self.containers[target.name] = container.id
+        container.start()
+        image_id = container.image.id if container.image else None
+        self.on_event("target_started", service=target.name, image=target.image, image_id=image_id,
+                      container_id=container.id)
+
+    def _wait_dependencies(self, target: TargetPlan, timeout: float) -> None:
+        for dependency, condition in target.depends_on.items():
+            if condition == "service_healthy":
+                self._wait_healthy(dependency, timeout)
+
+    def _wait_healthy(self, service: str, timeout: float) -> None:
+        container = self.client.containers.get(self.containers[service])
+
+        def healthy() -> bool:
+            container.reload()
+            state = container.attrs["State"]
+            if state["Status"] in ("exited", "dead"):
+                raise EnvironmentProblem(f"service {service} exited with code {state.get('ExitCode')}: "
+                                         f"{_last_log_line(container)}")
+            health = state.get("Health", {}).get("Status")
+            if health == "unhealthy":
+                log = state["Health"].get("Log") or [{}]
+                raise EnvironmentProblem(f"service {service} is unhealthy: {log[-1].get('Output', '').strip()[:200]}")
+            return health == "healthy"
+
+        _wait_for(healthy, timeout, f"service {service} did not become healthy within {timeout:.0f}s")
+
+    # ---- access ----------------------------------------------------------------------------
+
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxies[self.plan.edge.name].edge_port}"
+
+    def published(self, service: str, port: int) -> int:
+        return _published_port(self.client.containers.get(self.containers[service]), port)
+
+    # ---- down ------------------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        for proxy in self.proxies.values():
+            proxy.client.close()
+        return remove_run(self.client, self.plan.run_id)
+
+
+def remove_run(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
+    """Remove containers, networks and volumes labelled with ``run_id`` (or every managed run)."""
+    selector = f"{RUN}={run_id}" if run_id else f"{MANAGED}=true"
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": selector}):
+        try:
+            container.remove(force=True, v=True)
+            removed.append(f"container {container.name}")
+        except docker.errors.NotFound:
+            pass
+    for network in client.networks.list(filters={"label": selector}):
+        try:
+            network.remove()
+            removed.append(f"network {network.name}")
+        except docker.errors.NotFound:
+            pass
+    for volume in client.volumes.list(filters={"label": selector}):
+        try:
+            volume.remove(force=True)
+            removed.append(f"volume {volume.name}")
+        except docker.errors.NotFound:
+            pass
+    return removed
+
+
+def _published_port(container, port: int) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+            return int(binding["HostPort"])
+    raise EnvironmentProblem(f"port {port} of {container.name} is not published on 127.0.0.1")
+
+
+def _answers(client: ToxiproxyClient) -> bool:
+    try:
+        client.version()
+        return True
+    except ToxiproxyError:
+        return False
+
+
+def _wait_for(condition, timeout: float, message: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(message)
+        time.sleep(interval)
+
+
+def _last_log_line(container) -> str:
+    try:
+        lines = container.logs(tail=3).decode(errors="replace").strip().splitlines()
+        return lines[-1][:200] if lines else "(no output)"
+    except docker.errors.APIError:
+        return "(no logs)"
