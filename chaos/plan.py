@@ -23,6 +23,7 @@ class TargetPlan:
     healthcheck: dict | None
     labels: dict[str, str]
     clock: str
+    build: dict | None = None  # {context, dockerfile, args}: used only when the image is missing
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ def _target_plan(name: str, service: spec.Service) -> TargetPlan:
         name=name, image=service.image, command=service.command, entrypoint=service.entrypoint,
         environment=service.env(), ports=service.container_ports(), depends_on=service.dependencies(),
         healthcheck=healthcheck, labels=dict(labels), clock=service.clock,
+        build=service.build.model_dump() if service.build else None,
     )
 
 

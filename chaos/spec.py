@@ -62,8 +62,15 @@ class DependsOn(Strict):
     condition: Literal["service_started", "service_healthy"] = "service_started"
 
 
+class Build(Strict):
+    context: str = "."
+    dockerfile: str | None = None
+    args: dict[str, str | int | float] = Field(default_factory=dict)
+
+
 class Service(Strict):
     image: str
+    build: Build | str | None = Field(None, description="used when the image is not present locally")
     command: list[str] | str | None = None
     entrypoint: list[str] | str | None = None
     environment: dict[str, str | int | float | bool | None] | list[str] = Field(default_factory=dict)
@@ -342,7 +349,8 @@ def load_experiment(file: Path | str, variables: dict[str, str] | None = None) -
     experiment = validate(Experiment, source)
     services, compose_file, problems = _resolve_services(experiment, source, env)
     loaded = LoadedExperiment(experiment, source, services, compose_file)
-    problems += cross_check(loaded)
+    if not problems:  # cross-checks against a half-read system would only add noise
+        problems = cross_check(loaded)
     if problems:
         raise SpecError(problems)
     return loaded
@@ -461,9 +469,19 @@ def _resolve_services(experiment: Experiment, source: Source, env: dict[str, str
             except SpecError as exc:
                 problems += exc.problems
     services.update(experiment.targets.services)
+    if compose_file and services:
+        services = {name: _with_build_context(service, compose_file.parent) for name, service in services.items()}
     if not services and not problems:
         problems.append(source.problem(("targets",), "no services: give targets.compose or targets.services"))
     return services, compose_file, problems
+
+
+def _with_build_context(service: Service, base: Path) -> Service:
+    """Build contexts resolved against the compose file's folder, as compose does."""
+    if service.build is None:
+        return service
+    build = Build(context=service.build) if isinstance(service.build, str) else service.build
+    return service.model_copy(update={"build": build.model_copy(update={"context": str((base / build.context).resolve())})})
 
 
 COMPOSE_IGNORED = ("version", "name", "networks", "volumes", "x-chaos")

@@ -75,6 +75,21 @@ class System:
         wanted = {t.image for t in self.plan.targets} | {images.TOXIPROXY_IMAGE}
         return sorted(image for image in wanted if not self._has_image(image))
 
+    def build_missing(self) -> list[str]:
+        """Build the missing images that say how (compose ``build``); return the ones still missing."""
+        buildable = {t.image: t.build for t in self.plan.targets if t.build}
+        for image in self.missing_images():
+            if image in buildable:
+                spec = buildable[image]
+                self.on_event("image_build", image=image, context=spec["context"])
+                try:
+                    self.client.images.build(path=spec["context"], dockerfile=spec.get("dockerfile"), tag=image,
+                                             buildargs={k: str(v) for k, v in spec.get("args", {}).items()} or None,
+                                             rm=True, labels={MANAGED: "true"})
+                except (docker.errors.BuildError, docker.errors.APIError) as exc:
+                    raise EnvironmentProblem(f"building image {image} failed: {exc}") from None
+        return self.missing_images()
+
     def _has_image(self, image: str) -> bool:
         try:
             self.client.images.get(image)

@@ -1,0 +1,289 @@
+"""Executes a Plan: system up, links, load, the timeline of phases and faults, abort rules, and
+always, whatever happens, revert every fault, stop the load and take the system down.
+
+The runner is the only part that touches Docker, Toxiproxy or Locust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos import __version__
+from chaos.errors import ChaosError, EnvironmentProblem
+from chaos.faults.link import LinkFault
+from chaos.journal import Journal
+from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet
+from chaos.plan import Plan
+from chaos.system import System, engine
+
+TICK = 0.05
+ABORT_CHECK_EVERY = 0.5
+ABORT_MIN_REQUESTS = 20
+EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM arrived. A BaseException so that no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    outcome: str  # completed | aborted | error | interrupted
+    exit_code: int
+    summary: dict | None = None
+    error: str | None = None
+    reports: dict = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    at: float  # seconds from load start
+    order: int  # phase ends before faults revert before phases start before faults inject
+    action: str
+    subject: str
+
+
+def steps(plan: Plan) -> list[Step]:
+    """The whole timeline as ordered actions (pure; `chaos run --dry-run` prints the same)."""
+    result = []
+    fault_start = next((w.start for w in plan.timeline if w.phase == "fault"), None)
+    for window in plan.timeline:
+        result.append(Step(window.start, 2, "phase_start", window.phase))
+        result.append(Step(window.end, 0, "phase_end", window.phase))
+    for fault in plan.faults:
+        result.append(Step(fault_start + fault.at, 3, "inject", fault.id))
+        result.append(Step(fault_start + fault.at + fault.duration, 1, "revert", fault.id))
+    return sorted(result, key=lambda s: (s.at, s.order))
+
+
+class Runner:
+    def __init__(self, plan: Plan, on_progress=None):
+        self.plan = plan
+        self.run_dir = Path(plan.report["dir"]) / plan.experiment / plan.run_id
+        self.on_progress = on_progress or (lambda message: None)
+        self.journal: Journal | None = None
+        self.system: System | None = None
+        self.load: LoadProcess | None = None
+        self.tail: SampleTail | None = None
+        self.active: dict[str, LinkFault] = {}
+        self.faults: dict[str, LinkFault] = {}
+        self._previous_handlers: dict = {}
+        self._cleaning = False
+
+    # ---- entry -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=False)
+        _link_latest(self.run_dir)
+        (self.run_dir / "plan.json").write_text(json.dumps(self.plan.to_json(), indent=2) + "\n")
+        self.journal = Journal(self.run_dir / "journal.jsonl", self.plan.secret_values)
+        self._install_signal_handlers()
+        outcome, error, interrupted_by = "completed", None, None
+        try:
+            client = engine()
+            self.journal.append("run_started", run_id=self.plan.run_id, experiment=self.plan.experiment,
+                                harness_version=__version__, git_rev=_git_revision(Path(self.plan.source_file)),
+                                seed=self.plan.seed, host=_host(client))
+            self.system = System(self.plan, client, on_event=self.journal.append)
+            self._preflight()
+            self.on_progress("starting the system")
+            self.system.up()
+            self._start_load()
+            outcome = self._drive_timeline()
+        except Interrupted as exc:
+            outcome, interrupted_by = "interrupted", exc.signum
+            error = f"stopped by {signal.Signals(exc.signum).name}"
+        except ChaosError as exc:
+            outcome, error = "error", str(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded, reported, and the system still torn down
+            outcome, error = "error", f"{exc.__class__.__name__}: {exc}"
+            (self.run_dir / "logs").mkdir(exist_ok=True)
+            (self.run_dir / "logs" / "harness-traceback.txt").write_text(traceback.format_exc())
+        finally:
+            self._cleaning = True
+            self._teardown()
+            self.journal.append("run_ended", outcome=outcome, error=error)
+            self.journal.close()
+            self._restore_signal_handlers()
+        return self._finish(outcome, error, interrupted_by)
+
+    # ---- phases ----------------------------------------------------------------------------
+
+    def _preflight(self) -> None:
+        missing = self.system.build_missing()
+        if missing:
+            raise EnvironmentProblem(f"image(s) not found: {', '.join(missing)} (run `make setup`, or "
+                                     f"`docker pull` them)")
+
+    def _start_load(self) -> None:
+        load = self.plan.load
+        self.load = LoadProcess(Path(load["locustfile"]), load["user_classes"], load["users"], load["spawn_rate"],
+                                self.system.edge_url(), self.plan.duration + 5.0, self.run_dir)
+        self.tail = SampleTail(self.load.samples_csv)
+        self.load.start()
+        self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"],
+                            model=load["model"], host=self.system.edge_url(), pid=self.load.process.pid)
+        for fault in self.plan.faults:
+            proxy = self.system.proxies[fault.link]
+            self.faults[fault.id] = LinkFault(fault, proxy.client, proxy.link.proxy_name)
+
+    def _drive_timeline(self) -> str:
+        t0 = self.load.started_mono
+        pending = steps(self.plan)
+        next_abort_check = t0
+        while pending:
+            now = time.monotonic()
+            while pending and now - t0 >= pending[0].at:
+                self._do(pending.pop(0))
+            if now >= next_abort_check:
+                next_abort_check = now + ABORT_CHECK_EVERY
+                self.tail.poll()
+                if not self.load.running():
+                    raise EnvironmentProblem(f"the load generator stopped early (see {self.run_dir}/logs/locust.log)")
+                if self._in_warmup(now - t0):
+                    continue
+                broken = self._broken_abort_rule(now)
+                if broken:
+                    self._abort(broken)
+                    return "aborted"
+            if pending:
+                time.sleep(min(TICK, max(0.0, t0 + pending[0].at - time.monotonic())))
+        return "completed"
+
+    def _in_warmup(self, elapsed: float) -> bool:
+        return any(w.phase == "warmup" and w.start <= elapsed < w.end for w in self.plan.timeline)
+
+    def _do(self, step: Step) -> None:
+        if step.action == "phase_start":
+            self.journal.append("phase_started", phase=step.subject)
+            self.on_progress(f"phase {step.subject}")
+        elif step.action == "phase_end":
+            self.journal.append("phase_ended", phase=step.subject)
+        elif step.action == "inject":
+            self._inject(self.faults[step.subject])
+        elif step.action == "revert":
+            self._revert(step.subject, "scheduled")
+
+    def _inject(self, fault: LinkFault) -> None:
+        plan = fault.plan
+        self.journal.append("fault_ledgered", fault_id=plan.id, kind=plan.kind, target=plan.link,
+                            params={"stream": plan.stream, "toxicity": plan.toxicity, **plan.attributes},
+                            proxy=fault.proxy, api=self.system.proxies[plan.link].api_url)
+        self.active[plan.id] = fault
+        fault.inject()
+        self.journal.append("fault_injected", fault_id=plan.id)
+        self.on_progress(f"injected {plan.name}")
+
+    def _revert(self, fault_id: str, reason: str) -> None:
+        fault = self.active.get(fault_id)
+        if fault is None:
+            return
+        fault.revert()
+        del self.active[fault_id]
+        self.journal.append("fault_reverted", fault_id=fault_id, reason=reason)
+        self.on_progress(f"reverted {fault.plan.name} ({reason})")
+
+    def _broken_abort_rule(self, now: float) -> dict | None:
+        for rule in self.plan.abort:
+            count, error_rate, p99 = self.tail.window(rule["for"], now)
+            if count < ABORT_MIN_REQUESTS:
+                continue
+            observed = {"error_rate": error_rate, "latency.p99": p99}.get(rule["metric"])
+            if observed is not None and observed > rule["max"]:
+                return {**rule, "observed": observed}
+        return None
+
+    def _abort(self, rule: dict) -> None:
+        self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
+                            metric=rule["metric"], observed=rule["observed"], threshold=rule["max"])
+        self.on_progress(f"ABORT: {rule['metric']} {rule['observed']:.3g} > {rule['max']:.3g}")
+        for fault_id in list(self.active):
+            self._revert(fault_id, "abort")
+
+    # ---- teardown --------------------------------------------------------------------------
+
+    def _teardown(self) -> None:
+        """Revert, stop load, remove the system. Each step runs even if an earlier one failed."""
+        for fault_id in reversed(list(self.active)):
+            self._attempt(lambda fid=fault_id: self._revert(fid, "teardown"), f"revert {fault_id}")
+        if self.load and self.load.process:
+            self._attempt(self.load.stop, "stop load")
+            self.journal.append("load_stopped")
+        if self.system:
+            self._attempt(self.system.down, "remove system")
+
+    def _attempt(self, action, what: str) -> None:
+        for attempt in range(3):
+            try:
+                action()
+                return
+            except Exception as exc:  # noqa: BLE001 - teardown must go on; the failure is journaled
+                self.journal.append("teardown_error", step=what, attempt=attempt + 1, error=str(exc))
+                time.sleep(0.5)
+
+    def _finish(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
+        csv_path = self.run_dir / "samples.csv"
+        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET)
+        csv_path.unlink(missing_ok=True)
+        from chaos import analysis, report  # imported late: pandas/matplotlib are slow to import
+
+        if outcome == "error":
+            return RunResult(self.run_dir, outcome, 4, error=error)
+        reports = report.render_all(self.run_dir, formats=tuple(self.plan.report["formats"]))
+        summary = json.loads((self.run_dir / "summary.json").read_text()) if (self.run_dir / "summary.json").exists() \
+            else analysis.analyse(analysis.load_run(self.run_dir), seed=self.plan.seed)
+        code = EXIT_INTERRUPTED[interrupted_by] if interrupted_by else analysis.exit_code(summary)
+        return RunResult(self.run_dir, outcome, code, summary=summary, error=error, reports=reports)
+
+    # ---- signals ---------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self._cleaning:
+            return  # already reverting and tearing down: a second Ctrl-C must not cut that short
+        raise Interrupted(signum)
+
+
+def _link_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    temporary = run_dir.parent / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name)
+    temporary.replace(latest)
+
+
+def _git_revision(path: Path) -> str | None:
+    try:
+        result = subprocess.run(["git", "-C", str(path.parent), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None
+
+
+def _host(client) -> dict:
+    try:
+        docker_version = client.version().get("Version")
+    except Exception:  # noqa: BLE001 - informational only
+        docker_version = None
+    return {"cores": os.cpu_count(), "python": platform.python_version(), "docker_version": docker_version}
