@@ -1,0 +1,34 @@
+# Thin entry points; the logic lives in scripts/setup.sh.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+
+.PHONY: setup demo doctor test test-unit test-integration clean distclean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/chaos demo
+
+doctor:
+	$(VENV)/bin/chaos doctor
+
+test: setup
+	$(PYTHON) -m pytest
+
+# Pure tests: only the venv, no Docker engine and no images.
+test-unit:
+	bash scripts/setup.sh --venv-only
+	$(PYTHON) -m pytest -m unit
+
+test-integration: setup
+	$(PYTHON) -m pytest -m integration
+
+# Generated files in this checkout; keeps the venv, reports and Docker images.
+clean:
+	rm -rf .cache .pytest_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Also the venv. Images stay: remove them with `docker rmi` if wanted.
+distclean: clean
+	rm -rf $(VENV)

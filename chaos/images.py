@@ -1,0 +1,56 @@
+"""Canonical names of the images the harness needs, shared by `chaos doctor` and `scripts/setup.sh`.
+
+The setup script reads these through `python -m chaos.images --shell`, so a name changes in
+one place only.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+TOXIPROXY_VERSION = "2.12.0"
+TOXIPROXY_IMAGE = f"ghcr.io/shopify/toxiproxy:{TOXIPROXY_VERSION}"
+TOXIPROXY_API_PORT = 8474
+TOXIPROXY_GO_MODULE = "github.com/Shopify/toxiproxy/v2"
+
+BASE_IMAGE = "chaos-base:bookworm"
+# Same image as the base under a second name: fault helpers (iptables, faketime files) refer
+# to it by role, so the two may diverge later without touching callers.
+HELPER_IMAGE = "chaos-helper:bookworm"
+BASE_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "python3-redis", "redis-server", "iptables", "iproute2", "procps")
+# Label on the base image holding a hash of its recipe; setup rebuilds when it differs.
+RECIPE_LABEL = "chaos.recipe"
+
+SHOP_IMAGES = (
+    "chaos-shop-redis:1",
+    "chaos-shop-inventory:1",
+    "chaos-shop-api:v1",
+    "chaos-shop-api:v2",
+)
+
+REQUIRED_IMAGES = (TOXIPROXY_IMAGE, BASE_IMAGE, HELPER_IMAGE, *SHOP_IMAGES)
+
+
+def shell_assignments() -> str:
+    """The constants as `NAME=value` lines a shell can `eval`."""
+    values = {
+        "TOXIPROXY_VERSION": TOXIPROXY_VERSION,
+        "TOXIPROXY_IMAGE": TOXIPROXY_IMAGE,
+        "TOXIPROXY_API_PORT": str(TOXIPROXY_API_PORT),
+        "TOXIPROXY_GO_MODULE": TOXIPROXY_GO_MODULE,
+        "BASE_IMAGE": BASE_IMAGE,
+        "HELPER_IMAGE": HELPER_IMAGE,
+        "BASE_SUITE": BASE_SUITE,
+        "BASE_PACKAGES": ",".join(BASE_PACKAGES),
+        "RECIPE_LABEL": RECIPE_LABEL,
+        "SHOP_IMAGES": " ".join(SHOP_IMAGES),
+    }
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--shell"]:
+        sys.exit("usage: python -m chaos.images --shell")
+    sys.stdout.write(shell_assignments())

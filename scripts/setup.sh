@@ -1,0 +1,495 @@
+#!/usr/bin/env bash
+# Prepares a machine for chaos: Python venv, a Docker engine, the images the harness needs,
+# chromium for report screenshots; ends with `chaos doctor`.
+#
+# Idempotent: a second run changes nothing and takes seconds. A Docker engine that already
+# answers is used as it is; only as root on Debian does this script install or start one.
+#
+# Usage: scripts/setup.sh [--venv-only]
+# Environment:
+#   CHAOS_PYTHON         interpreter for the venv (default: first python3.x >= 3.11 on PATH)
+#   CHAOS_DEBIAN_MIRROR  mirror for debootstrap (default: the one apt uses for bookworm)
+#   CHAOS_DOCKERD_FLAGS  extra flags for a dockerd this script starts
+#   CHAOS_SKIP_CHROMIUM  set to 1 to leave chromium alone
+set -euo pipefail
+
+# Bump when the way the base rootfs is built changes (the package list is hashed by itself).
+BASE_RECIPE_VERSION=2
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$REPO/.venv"
+PY="$VENV/bin/python"
+CACHE="$REPO/.cache"
+LOGS="$CACHE/logs"
+DOCKERD_LOG=/var/log/chaos-dockerd.log
+DOCKERD_WAIT_SECONDS=60
+SETUP_RUN_LABEL="chaos.run=setup-$$"
+
+say() { printf 'setup: %s\n' "$*"; }
+ok() { printf 'setup: %s ... ok%s\n' "$1" "${2:+ ($2)}"; }
+note() { printf 'setup: %s ... note: %s\n' "$1" "$2"; }
+die() {
+    printf 'setup: error: %s\n' "$*" >&2
+    exit 1
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+is_debian() { [ -f /etc/debian_version ] && command -v apt-get >/dev/null; }
+
+sha256_of() {
+    if command -v sha256sum >/dev/null; then sha256sum | cut -c1-64; else shasum -a 256 | cut -c1-64; fi
+}
+
+# Runs a command with its output in a log file; on failure shows the tail and stops.
+run_logged() {
+    local name=$1
+    shift
+    local log="$LOGS/$name.log"
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 25 "$log" | sed 's/^/    /' >&2
+        die "$name failed (full log: $log)"
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    if [ "$APT_UPDATED" = 0 ]; then
+        run_logged apt-update apt-get update
+        APT_UPDATED=1
+    fi
+    run_logged "apt-install-$1" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------- venv
+
+pick_python() {
+    if [ -n "${CHAOS_PYTHON:-}" ]; then
+        echo "$CHAOS_PYTHON"
+        return
+    fi
+    local candidate
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return
+        fi
+    done
+    die "Python 3.11 or newer is needed: install it (Debian: apt-get install python3) or set CHAOS_PYTHON"
+}
+
+ensure_venv() {
+    if [ ! -x "$PY" ]; then
+        local python
+        python=$(pick_python)
+        say "venv: creating $VENV with $python"
+        if ! "$python" -m venv "$VENV" >/dev/null 2>&1; then
+            rm -rf "$VENV"
+            if ! is_root || ! is_debian; then
+                die "'$python -m venv' failed: install the venv module (Debian: python3-venv)"
+            fi
+            apt_install python3-venv
+            "$python" -m venv "$VENV"
+        fi
+    fi
+    local stamp="$VENV/.chaos-pyproject.sha256" wanted
+    wanted=$(sha256_of <"$REPO/pyproject.toml")
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && "$PY" -c 'import chaos' 2>/dev/null; then
+        ok "python venv" "$("$PY" -V 2>&1), dependencies unchanged"
+        return
+    fi
+    say "venv: installing chaos with dev extras (pip install -e '.[dev]')"
+    run_logged pip-install "$PY" -m pip install --disable-pip-version-check -e "${REPO}[dev]"
+    echo "$wanted" >"$stamp"
+    ok "python venv" "$("$PY" -V 2>&1), dependencies installed"
+}
+
+load_image_names() {
+    eval "$("$PY" -m chaos.images --shell)"
+}
+
+# ---------------------------------------------------------------- docker engine
+
+docker_server_version() {
+    command -v docker >/dev/null && timeout 20 docker info --format '{{.ServerVersion}}' 2>/dev/null
+}
+
+# Flags for a dockerd we start ourselves, decided by probing this kernel once per start.
+dockerd_flags() {
+    local flags=()
+    if [ -d /var/lib/docker/overlay2 ]; then
+        : # an earlier dockerd already runs overlay2 here
+    elif [ -d /var/lib/docker/vfs ] || ! overlay_mount_works; then
+        # overlay fails inside some containers and on some filesystems; vfs always works (slower, bigger)
+        flags+=(--storage-driver=vfs)
+    fi
+    if ! iptables -t nat -L -n >/dev/null 2>&1; then
+        # without iptables containers still reach each other on a network, just not the outside
+        flags+=(--iptables=false)
+    fi
+    # shellcheck disable=SC2206 # the user's extra flags are split on purpose
+    flags+=(${CHAOS_DOCKERD_FLAGS:-})
+    echo "${flags[*]:-}"
+}
+
+overlay_mount_works() {
+    mkdir -p /var/lib
+    local probe result=1
+    probe=$(mktemp -d /var/lib/chaos-overlay-probe.XXXXXX)
+    mkdir "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
+    if mount -t overlay overlay \
+        -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" 2>/dev/null; then
+        umount "$probe/merged"
+        result=0
+    fi
+    rm -rf "$probe"
+    return "$result"
+}
+
+# A killed process stays a zombie until its parent reaps it; that is not a running engine.
+pid_alive() {
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+    local state
+    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true)
+    [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# A dockerd or containerd that died without cleaning up leaves pid files and sockets that
+# make the next start refuse or hang.
+clear_stale_engine_files() {
+    local pid
+    pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    pid_alive "$pid" && return 0
+    rm -f /var/run/docker.pid /var/run/docker.sock
+    pid=$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)
+    if ! pid_alive "$pid"; then
+        rm -f /var/run/docker/containerd/containerd.pid /var/run/docker/containerd/containerd.sock \
+            /var/run/docker/containerd/containerd.sock.ttrpc /var/run/docker/containerd/containerd-debug.sock
+    fi
+}
+
+launch_dockerd() {
+    clear_stale_engine_files
+    local flags
+    flags=$(dockerd_flags)
+    say "docker engine: starting dockerd ${flags:+($flags) }in the background, log $DOCKERD_LOG" >&2
+    # Exited containerd shims are reparented to PID 1, which in CI sandboxes often never reaps
+    # them; tini as a subreaper above dockerd adopts and reaps them instead.
+    local reaper=()
+    if command -v docker-init >/dev/null; then
+        reaper=(docker-init -s --)
+    elif command -v tini >/dev/null; then
+        reaper=(tini -s --)
+    fi
+    # setsid + nohup + closed descriptors: dockerd must outlive this script and its terminal,
+    # and must not hold our lock files open.
+    # shellcheck disable=SC2086
+    setsid nohup "${reaper[@]}" dockerd $flags </dev/null >>"$DOCKERD_LOG" 2>&1 8>&- 9>&- &
+    echo $!
+}
+
+start_dockerd() {
+    local lock=/run/lock/chaos-dockerd.lock
+    mkdir -p "$(dirname "$lock")"
+    exec 9>"$lock"
+    flock -w 90 9 || die "another setup is starting dockerd (lock $lock held for 90 s)"
+    local pid launched=0 waited=0
+    pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    if pid_alive "$pid"; then
+        say "docker engine: dockerd (pid $pid) is running but not answering yet; waiting"
+    else
+        pid=$(launch_dockerd)
+        launched=1
+    fi
+    until docker_server_version >/dev/null; do
+        if ! pid_alive "$pid"; then
+            if [ "$launched" = 1 ]; then
+                tail -n 15 "$DOCKERD_LOG" | sed 's/^/    /' >&2
+                die "dockerd exited during start (log: $DOCKERD_LOG)"
+            fi
+            say "docker engine: dockerd (pid $pid) went away"
+            pid=$(launch_dockerd)
+            launched=1
+        fi
+        if [ "$waited" -ge "$DOCKERD_WAIT_SECONDS" ]; then
+            die "dockerd did not answer within ${DOCKERD_WAIT_SECONDS} s (log: $DOCKERD_LOG)"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    exec 9>&-
+}
+
+ensure_docker_engine() {
+    local version
+    if version=$(docker_server_version); then
+        ok "docker engine" "$version"
+        return
+    fi
+    local complaint
+    complaint=$(timeout 20 docker info 2>&1 || true)
+    if [[ "${complaint,,}" == *"permission denied"* ]]; then
+        die "this user may not use the Docker engine: run 'sudo usermod -aG docker $USER', log in again, then 'make setup'"
+    fi
+    if [ -n "${DOCKER_HOST:-}" ]; then
+        die "no Docker engine answers at DOCKER_HOST=$DOCKER_HOST: start it, or unset DOCKER_HOST to use the local one"
+    fi
+    if ! is_root || ! is_debian; then
+        die "no Docker engine answers: start Docker (e.g. 'sudo systemctl start docker' or Docker Desktop) and run 'make setup' again; on Debian, 'sudo make setup' installs and starts one"
+    fi
+    if ! command -v dockerd >/dev/null; then
+        say "docker engine: installing Debian's docker.io"
+        apt_install docker.io
+    fi
+    start_dockerd
+    ok "docker engine" "$(docker_server_version)"
+}
+
+# ---------------------------------------------------------------- images
+
+image_present() { docker image inspect "$1" >/dev/null 2>&1; }
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+registry_answers() {
+    command -v curl >/dev/null || return 1
+    local code
+    code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "https://$1/v2/" 2>/dev/null || true)
+    [ "$code" = 200 ] || [ "$code" = 401 ]
+}
+
+# Built with the same flags as the official image (static, version stamped in).
+build_toxiproxy_binary() {
+    local bin_dir="$CACHE/toxiproxy-$TOXIPROXY_VERSION"
+    local bin="$bin_dir/server"
+    if [ -x "$bin" ] && [ "$("$bin" -version 2>/dev/null)" = "toxiproxy-server version $TOXIPROXY_VERSION" ]; then
+        echo "$bin"
+        return
+    fi
+    local go
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    [ -x "$go" ] || die "no registry answers and Go is missing: install Go >= 1.23 (https://go.dev/dl) to build Toxiproxy, or make ghcr.io reachable"
+    say "toxiproxy image: building toxiproxy $TOXIPROXY_VERSION from Go source (first run only)" >&2
+    run_logged go-install-toxiproxy env \
+        GOBIN="$bin_dir" GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" \
+        GOFLAGS=-modcacherw CGO_ENABLED=0 \
+        "$go" install -trimpath \
+        -ldflags "-s -w -X $TOXIPROXY_GO_MODULE.Version=$TOXIPROXY_VERSION" \
+        "$TOXIPROXY_GO_MODULE/cmd/server@v$TOXIPROXY_VERSION"
+    echo "$bin"
+}
+
+import_toxiproxy_image() {
+    local bin stage
+    bin=$(build_toxiproxy_binary)
+    stage=$(mktemp -d)
+    install -m 0755 "$bin" "$stage/toxiproxy"
+    # One file, like the official FROM-scratch image, so the same tag means the same thing.
+    tar --owner=0 --group=0 --numeric-owner -C "$stage" -c toxiproxy |
+        docker import \
+            --change 'ENTRYPOINT ["/toxiproxy"]' \
+            --change 'CMD ["-host=0.0.0.0"]' \
+            --change "EXPOSE $TOXIPROXY_API_PORT" \
+            --change "LABEL org.opencontainers.image.version=$TOXIPROXY_VERSION chaos.built-by=setup" \
+            --message "toxiproxy $TOXIPROXY_VERSION built from Go source by chaos setup" \
+            - "$TOXIPROXY_IMAGE" >/dev/null
+    rm -rf "$stage"
+}
+
+ensure_toxiproxy_image() {
+    if image_present "$TOXIPROXY_IMAGE"; then
+        ok "toxiproxy image" "$TOXIPROXY_IMAGE present"
+        return
+    fi
+    local how
+    if registry_answers ghcr.io && timeout 120 docker pull -q "$TOXIPROXY_IMAGE" >/dev/null 2>&1; then
+        how="pulled"
+    else
+        import_toxiproxy_image
+        how="built from Go source"
+    fi
+    local said
+    said=$(docker run --rm --label chaos.managed=true --label "$SETUP_RUN_LABEL" \
+        "$TOXIPROXY_IMAGE" -version 2>&1) ||
+        die "$TOXIPROXY_IMAGE does not run: $said"
+    case "$said" in
+    *"$TOXIPROXY_VERSION"*) ;;
+    *) die "$TOXIPROXY_IMAGE reports '$said', expected version $TOXIPROXY_VERSION" ;;
+    esac
+    ok "toxiproxy image" "$TOXIPROXY_IMAGE $how, runs"
+}
+
+base_recipe_hash() {
+    printf 'v%s suite=%s variant=minbase packages=%s' \
+        "$BASE_RECIPE_VERSION" "$BASE_SUITE" "$BASE_PACKAGES" | sha256_of | cut -c1-16
+}
+
+ROOTFS=""
+remove_rootfs() {
+    [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ] || return 0
+    # debootstrap mounts proc/sys inside the target; a failed run can leave them mounted
+    awk -v root="$ROOTFS" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r mounted; do umount -l "$mounted" 2>/dev/null || true; done
+    rm -rf --one-file-system "$ROOTFS"
+    ROOTFS=""
+}
+
+build_base_with_debootstrap() {
+    local recipe=$1 mirror
+    mirror=${CHAOS_DEBIAN_MIRROR:-$("$PY" "$REPO/scripts/debian_mirror.py" "$BASE_SUITE" || echo http://deb.debian.org/debian)}
+    mkdir -p "$CACHE/debootstrap-debs"
+    ROOTFS=$(mktemp -d /var/tmp/chaos-rootfs.XXXXXX)
+    trap remove_rootfs EXIT
+    say "base image: debootstrap $BASE_SUITE from $mirror (about a minute)"
+    run_logged debootstrap debootstrap --variant=minbase --include="$BASE_PACKAGES" \
+        --cache-dir="$CACHE/debootstrap-debs" "$BASE_SUITE" "${ROOTFS:?}" "$mirror"
+    # Apt caches and host identity do not belong in an image; Docker supplies hostname and DNS.
+    rm -rf "${ROOTFS:?}"/var/cache/apt/archives/*.deb "${ROOTFS:?}"/var/cache/apt/*.bin \
+        "${ROOTFS:?}"/var/lib/apt/lists/* "${ROOTFS:?}"/var/log/*.log "${ROOTFS:?}"/var/log/apt/* \
+        "${ROOTFS:?}"/dev/* "${ROOTFS:?}"/tmp/* "${ROOTFS:?}"/etc/resolv.conf
+    : >"${ROOTFS:?}/etc/hostname"
+    : >"${ROOTFS:?}/etc/machine-id"
+    # Manuals and translations are a fifth of the image and nothing here reads them;
+    # copyright files stay, as in Debian's own slim images.
+    rm -rf "${ROOTFS:?}"/usr/share/man/* "${ROOTFS:?}"/usr/share/info/*
+    find "${ROOTFS:?}/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+    find "${ROOTFS:?}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+    find "${ROOTFS:?}/usr/share/doc" -mindepth 1 -type d -empty -delete
+    tar --numeric-owner -C "${ROOTFS:?}" -c . |
+        docker import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' \
+            --change 'CMD ["/bin/bash"]' \
+            --change "LABEL $RECIPE_LABEL=$recipe" \
+            --message "debootstrap --variant=minbase $BASE_SUITE + $BASE_PACKAGES (chaos setup)" \
+            - "$BASE_IMAGE" >/dev/null
+    remove_rootfs
+    trap - EXIT
+}
+
+# For machines with a registry but no root (Docker Desktop, CI runners): same packages on
+# Debian's own slim image.
+build_base_from_registry() {
+    local recipe=$1
+    say "base image: docker build from debian:$BASE_SUITE-slim"
+    run_logged docker-build-base docker build --label "$RECIPE_LABEL=$recipe" -t "$BASE_IMAGE" - <<EOF
+FROM debian:$BASE_SUITE-slim
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends ${BASE_PACKAGES//,/ } \\
+ && rm -rf /var/lib/apt/lists/*
+ENV LANG=C.UTF-8
+CMD ["/bin/bash"]
+EOF
+}
+
+build_base_image() {
+    local recipe=$1
+    if is_root && { command -v debootstrap >/dev/null || { is_debian && apt_install debootstrap; }; }; then
+        build_base_with_debootstrap "$recipe"
+    elif registry_answers registry-1.docker.io; then
+        build_base_from_registry "$recipe"
+    else
+        die "cannot build $BASE_IMAGE: needs root with debootstrap (Debian: 'sudo make setup') or a reachable Docker Hub"
+    fi
+}
+
+ensure_base_image() {
+    local recipe current previous
+    recipe=$(base_recipe_hash)
+    current=$(docker image inspect --format "{{ index .Config.Labels \"$RECIPE_LABEL\" }}" "$BASE_IMAGE" 2>/dev/null || true)
+    previous=$(image_id "$BASE_IMAGE")
+    if [ "$current" = "$recipe" ]; then
+        ok "base image" "$BASE_IMAGE present, recipe $recipe"
+    else
+        if [ -n "$previous" ]; then
+            say "base image: recipe changed (${current:-none} -> $recipe), rebuilding"
+        fi
+        build_base_image "$recipe"
+        ok "base image" "$BASE_IMAGE built, recipe $recipe"
+    fi
+    if [ "$(image_id "$HELPER_IMAGE")" != "$(image_id "$BASE_IMAGE")" ]; then
+        docker tag "$BASE_IMAGE" "$HELPER_IMAGE"
+        ok "helper image" "$HELPER_IMAGE tagged"
+    else
+        ok "helper image" "$HELPER_IMAGE = $BASE_IMAGE"
+    fi
+    if [ -n "$previous" ] && [ "$previous" != "$(image_id "$BASE_IMAGE")" ] &&
+        [ "$(docker image inspect --format '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
+        # No --force: an old base that containers or child images still use stays until they go.
+        docker image rm "$previous" >/dev/null 2>&1 || true
+    fi
+}
+
+ensure_shop_images() {
+    local build="$REPO/targets/shop/build.sh"
+    if [ ! -f "$build" ]; then
+        note "shop images" "targets/shop/build.sh not found, skipped"
+        return
+    fi
+    say "shop images: running targets/shop/build.sh"
+    bash "$build"
+    ok "shop images"
+}
+
+# ---------------------------------------------------------------- chromium
+
+find_chromium() {
+    local candidate
+    for candidate in chromium chromium-browser google-chrome google-chrome-stable; do
+        command -v "$candidate" && return 0
+    done
+    return 1
+}
+
+ensure_chromium() {
+    if [ "${CHAOS_SKIP_CHROMIUM:-0}" = 1 ]; then
+        note "chromium" "skipped (CHAOS_SKIP_CHROMIUM=1)"
+        return
+    fi
+    local browser
+    if ! browser=$(find_chromium); then
+        if ! is_root || ! is_debian; then
+            note "chromium" "not found; tests that screenshot reports will be skipped (install chromium to run them)"
+            return
+        fi
+        say "chromium: installing Debian's chromium (used to screenshot reports in tests)"
+        apt_install chromium
+        browser=$(find_chromium)
+    fi
+    ok "chromium" "$("$browser" --version 2>/dev/null | head -n 1)"
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+    local venv_only=0
+    case "${1:-}" in
+    "") ;;
+    --venv-only) venv_only=1 ;;
+    *) die "usage: scripts/setup.sh [--venv-only]" ;;
+    esac
+
+    mkdir -p "$LOGS"
+    if command -v flock >/dev/null; then
+        exec 8>"$CACHE/setup.lock"
+        flock -w 900 8 || die "another setup runs in this checkout"
+    fi
+
+    ensure_venv
+    [ "$venv_only" = 1 ] && return 0
+    load_image_names
+    ensure_docker_engine
+    ensure_toxiproxy_image
+    ensure_base_image
+    ensure_shop_images
+    ensure_chromium
+
+    say "checking with chaos doctor"
+    exec 8>&-
+    exec "$VENV/bin/chaos" doctor
+}
+
+# Sourcing the file (tests, debugging) defines the steps without running them.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi
