@@ -1,0 +1,1020 @@
+"""Run dir -> metrics per phase, steady-state verdicts, recovery times, resilience score.
+
+Pure: reads ``plan.json``, ``journal.jsonl`` and ``samples.parquet`` and nothing else;
+the same run dir and seed always give the same summary.
+
+Phases and time
+    Phase windows come from ``phase_started``/``phase_ended`` journal events (monotonic
+    clock).  A request belongs to the phase in which it *started* (``t_mono``).  A phase
+    that never ended (abort, crash) closes at the next phase start, else at
+    ``load_stopped``/``run_ended``, else at the last sample.  Times in the summary are
+    seconds since ``run_started`` (else since the first phase start).
+
+Block bootstrap
+    Requests close in time are correlated (a slow second makes many slow requests), so
+    resampling single requests gives intervals that are far too narrow.  Each phase is
+    cut into 1 s windows and the *windows* are resampled with replacement
+    (``RESAMPLES`` = 1000 draws, seeded with the plan seed, so a re-render is identical).
+    Intervals are 95 % percentile intervals.  Ratios (error rate, mean latency,
+    throughput, exceedance fractions) are resampled as sum-of-numerators over
+    sum-of-denominators; quantiles from per-window log-spaced histograms (1 % bins,
+    interpolated), which keeps a million samples to a few matrix products.
+
+Verdict of one check (hypothesis x phase x bound)
+    ``held`` when the whole interval is on the good side of the threshold, ``deviated``
+    when the whole interval is on the bad side, ``inconclusive`` when it straddles the
+    threshold or there is too little data: fewer than ``MIN_WINDOWS`` (5) windows with
+    requests, or, for a quantile q, fewer than ceil(1 / (1 - q)) requests (100 for p99,
+    1000 for p99.9): below that the quantile is simply the maximum.
+
+    Quantile thresholds are judged through an equivalent proportion, which has a sound
+    interval at moderate sample counts where a bootstrap of the p99 itself does not:
+    ``p_q <= T``  iff  the fraction of requests slower than T is at most 1 - q.  That
+    exceedance fraction is block-bootstrapped and judged against 1 - q (for a lower bound
+    ``p_q >= T``: the fraction faster than T against q).  The quantile and its own
+    bootstrap interval are still reported as the observed value.
+
+    Proportions (error rate, success rate, exceedance fractions) with k events in n
+    requests: for 0 < k < n the interval is the union of the block-bootstrap interval
+    and the Wilson score interval (the bootstrap collapses when events are rare).  With
+    k = 0 the bootstrap interval is [0, 0], which would "prove" anything; the upper end
+    is then the rule of three, 3 / n (the one-sided 95 % bound, exactly 1 - 0.05^(1/n)).
+    So zero failures hold an error-rate bound of 1 % only from n >= 300 requests, and a
+    p99 bound with no request above it also needs n >= 300.  k = n is mirrored
+    (lower end 1 - 3/n).
+
+    ``latency.max`` and ``count`` are descriptive (no interval: one request over the
+    bound *is* a deviation).  Every check has a 95 % interval on its own; no correction
+    across checks is applied, so with many checks an occasional false "deviated" near a
+    threshold is possible: set thresholds with margin.
+
+Recovery and degradation, per fault
+    The baseline band is: rolling p99 <= max(1.2 x baseline p99 upper CI, baseline p99
+    upper CI + 20 ms) and error rate <= baseline error-rate upper CI + 1 percentage point.
+    Windows of 1 s are laid from ``fault_injected`` (resp. ``fault_reverted``).
+    *Time to degrade* is the start of the first window outside the band before the
+    revert; *recovery time* is the start of the first of 3 consecutive windows back in
+    the band after the revert (before the next fault starts); ``None`` if that never
+    happens.  When the baseline sees at least 5 requests per second, a window with no
+    request at all counts as outside the band (a stalled closed-loop load sends nothing).
+    Resolution is one window (1 s).
+
+Resilience score (0-100)
+    ``score = 100 x sum_h w_h x (held_h + 0.5 x inconclusive_h) / checks_h / sum_h w_h``
+    over hypotheses h with weight w_h (LitmusChaos' weighted probe success); deviated
+    checks count 0.  An aborted run scores 0.  No checks: no score (``None``).
+
+Overall verdict
+    aborted (an ``abort`` event, or the run ended ``aborted``/``interrupted``) >
+    deviated (any check) > inconclusive (any check, no checks, or the run ended with an
+    error) > held.
+
+Secrets
+    Every string of ``plan["secrets"]``, and values of target environment entries whose
+    key looks secret (PASSWORD, TOKEN, SECRET, KEY, ...), is replaced by ``***`` in the
+    whole summary.  Target environments are never copied into the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCHEMA = "chaos.summary/1"
+WINDOW_S = 1.0
+RESAMPLES = 1000
+CONFIDENCE = 0.95
+MIN_WINDOWS = 5
+BIN_RATIO = 1.01
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
+METRICS = (
+    "count", "throughput", "error_rate", "success_rate",
+    *(f"latency.{k}" for k in QUANTILES), "latency.max", "latency.mean",
+)
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none", "other")
+RECOVERY_WINDOWS = 3
+BAND_FACTOR, BAND_ADD_MS, BAND_ERROR_ADD = 1.2, 20.0, 0.01
+VERDICT_RANK = {"held": 0, "inconclusive": 1, "deviated": 2, "aborted": 3}
+EXIT_CODES = {"held": 0, "deviated": 1, "aborted": 3, "inconclusive": 5}
+REDACTED = "***"
+SAMPLE_COLUMNS = {
+    "t_wall": "float64", "t_mono": "float64", "latency_ms": "float64", "name": "object",
+    "method": "object", "status": "int32", "success": "bool", "bytes": "int64", "error": "object",
+}
+
+
+class RunDirError(ValueError):
+    """The run dir is missing a file analysis needs, or a file cannot be read."""
+
+
+@dataclass
+class Run:
+    plan: dict
+    events: list[dict]
+    samples: pd.DataFrame
+    run_dir: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- loading
+
+def load_run(run_dir: str | Path) -> Run:
+    run_dir = Path(run_dir)
+    plan_path = run_dir / "plan.json"
+    if not plan_path.is_file():
+        raise RunDirError(f"{plan_path}: not found (is {run_dir} a chaos run dir?)")
+    try:
+        plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{plan_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    events, warnings = _read_journal(run_dir / "journal.jsonl")
+    samples, more = _read_samples(run_dir / "samples.parquet")
+    return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=warnings + more)
+
+
+def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
+    if not path.is_file():
+        return [], [f"{path.name} is missing: no phases or faults to show"]
+    events, bad = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1  # a harness killed mid-write leaves a torn last line
+            continue
+        if isinstance(event, dict) and "event" in event and "mono" in event:
+            events.append(event)
+        else:
+            bad += 1
+    events.sort(key=lambda e: (e.get("seq", 0), e["mono"]))
+    warnings = [f"{path.name}: skipped {bad} unreadable line(s)"] if bad else []
+    return events, warnings
+
+
+def _read_samples(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    if not path.is_file():
+        return _empty_samples(), [f"{path.name} is missing: no requests to judge"]
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # a truncated parquet raises pyarrow's own error types
+        return _empty_samples(), [f"{path.name} could not be read ({type(exc).__name__})"]
+    missing = [c for c in ("t_mono", "latency_ms", "success") if c not in frame.columns]
+    if missing:
+        raise RunDirError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in SAMPLE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = _empty_samples()[column].reindex(frame.index)
+    frame = frame.sort_values("t_mono", kind="stable").reset_index(drop=True)
+    return frame, []
+
+
+def _empty_samples() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in SAMPLE_COLUMNS.items()})
+
+
+# ---------------------------------------------------------------- phases
+
+@dataclass(frozen=True)
+class Segment:
+    phase: str
+    start: float
+    end: float
+
+    @property
+    def n_windows(self) -> int:
+        return max(1, math.ceil((self.end - self.start) / WINDOW_S - 1e-9))
+
+
+def run_origin(events: list[dict], t_mono: np.ndarray) -> float:
+    for event in events:
+        if event["event"] == "run_started":
+            return float(event["mono"])
+    starts = [e["mono"] for e in events if e["event"] == "phase_started"]
+    if starts:
+        return float(min(starts))
+    return float(t_mono.min()) if len(t_mono) else 0.0
+
+
+def phase_segments(events: list[dict], last_time: float) -> list[Segment]:
+    """Windows of each phase in journal order; a phase may occur several times."""
+    segments, open_phase = [], None
+    for event in events:
+        kind = event["event"]
+        if kind == "phase_started":
+            if open_phase:  # phases are sequential: the next start closes a lost end
+                segments.append(Segment(open_phase[0], open_phase[1], float(event["mono"])))
+            open_phase = (str(event.get("phase")), float(event["mono"]))
+        elif kind == "phase_ended" and open_phase and event.get("phase") == open_phase[0]:
+            segments.append(Segment(open_phase[0], open_phase[1], float(event["mono"])))
+            open_phase = None
+    if open_phase:
+        ends = [e["mono"] for e in events
+                if e["event"] in ("load_stopped", "run_ended") and e["mono"] > open_phase[1]]
+        end = min(ends) if ends else max(last_time, open_phase[1])
+        segments.append(Segment(open_phase[0], open_phase[1], float(end)))
+    return [s for s in segments if s.end > s.start]
+
+
+def assign_segments(t_mono: np.ndarray, segments: list[Segment]) -> np.ndarray:
+    """Index of the segment each request started in, -1 outside every phase."""
+    if not segments:
+        return np.full(len(t_mono), -1, dtype=np.int64)
+    starts = np.array([s.start for s in segments])
+    ends = np.array([s.end for s in segments])
+    idx = np.searchsorted(starts, t_mono, side="right") - 1
+    inside = (idx >= 0) & (t_mono < ends[np.clip(idx, 0, None)])
+    return np.where(inside, idx, -1)
+
+
+# ---------------------------------------------------------------- numeric helpers
+
+def _resample_weights(rng: np.random.Generator, n_windows: int, resamples: int) -> np.ndarray:
+    """(resamples, n_windows) matrix: how often each window is drawn in each resample."""
+    draws = rng.integers(0, n_windows, size=(resamples, n_windows))
+    flat = (draws + np.arange(resamples)[:, None] * n_windows).ravel()
+    return np.bincount(flat, minlength=resamples * n_windows).reshape(resamples, n_windows).astype(float)
+
+
+def _percentile_ci(values: np.ndarray) -> tuple[float | None, float | None]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None, None
+    tail = (1 - CONFIDENCE) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def _ratio_ci(weights: np.ndarray, num_w: np.ndarray, den_w: np.ndarray):
+    num, den = weights @ num_w, weights @ den_w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _percentile_ci(np.where(den > 0, num / np.where(den > 0, den, 1), np.nan))
+
+
+def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _proportion_ci(weights, events_w: np.ndarray, n_w: np.ndarray):
+    """Interval of a fraction of requests; see the module docstring for the rule."""
+    k, n = int(events_w.sum()), int(n_w.sum())
+    if n == 0:
+        return None, None
+    if k == 0:
+        return 0.0, min(1.0, 3.0 / n)
+    if k == n:
+        return max(0.0, 1.0 - 3.0 / n), 1.0
+    lo, hi = _ratio_ci(weights, events_w, n_w)
+    wlo, whi = _wilson(k, n)
+    return min(lo if lo is not None else wlo, wlo), max(hi if hi is not None else whi, whi)
+
+
+class _Bins:
+    """Log-spaced latency bins shared by every histogram of one analysis."""
+
+    def __init__(self, latencies: np.ndarray):
+        positive = latencies[latencies > 0]
+        self.lo = max(float(positive.min()), 1e-3) if len(positive) else 1e-3
+        hi = float(latencies.max()) if len(latencies) else 1.0
+        self.log_ratio = math.log(BIN_RATIO)
+        self.count = int(np.clip(math.ceil(math.log(max(hi, self.lo) / self.lo) / self.log_ratio) + 1, 1, 20000))
+
+    def index(self, lat: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            raw = np.floor(np.log(np.maximum(lat, self.lo) / self.lo) / self.log_ratio)
+        return np.clip(raw, 0, self.count - 1).astype(np.int64)
+
+    def value(self, position: np.ndarray) -> np.ndarray:
+        return self.lo * np.exp(position * self.log_ratio)
+
+
+def grouped_quantiles(group: np.ndarray, values: np.ndarray, n_groups: int, qs) -> np.ndarray:
+    """(len(qs), n_groups) quantiles (linear interpolation) of values per group; NaN if empty."""
+    out = np.full((len(qs), n_groups), np.nan)
+    if not len(values):
+        return out
+    order = np.lexsort((values, group))
+    v = values[order]
+    counts = np.bincount(group, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    has = counts > 0
+    s, c = starts[has], counts[has]
+    for i, q in enumerate(qs):
+        pos = s + q * (c - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, s + c - 1)
+        frac = pos - lo
+        out[i, has] = v[lo] * (1 - frac) + v[hi] * frac
+    return out
+
+
+def _status_classes(status: np.ndarray) -> dict[str, int]:
+    hundreds = status // 100
+    counts = {f"{h}xx": int(np.count_nonzero(hundreds == h)) for h in (2, 3, 4, 5)}
+    counts["none"] = int(np.count_nonzero(status == 0))
+    counts["other"] = int(len(status) - sum(counts.values()))
+    return counts
+
+
+def _seeded_rng(seed: int, key: str) -> np.random.Generator:
+    return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(key.encode())])
+
+
+# ---------------------------------------------------------------- one phase slice
+
+class _Slice:
+    """The requests of one phase (optionally one request name), cut into 1 s windows."""
+
+    def __init__(self, lat, ok, status, win, window_durations, bins: _Bins, rng):
+        self.lat, self.ok, self.status, self.win = lat, ok, status, win
+        self.durations = window_durations
+        self.bins = bins
+        self.n = len(lat)
+        self.n_w = np.bincount(win, minlength=len(window_durations)).astype(float)
+        self.windows_with_data = int(np.count_nonzero(self.n_w))
+        self.weights = _resample_weights(rng, len(window_durations), RESAMPLES)
+        self._quantile_samples: np.ndarray | None = None
+        self._quantiles: dict[str, float] | None = None
+
+    @property
+    def duration(self) -> float:
+        return float(self.durations.sum())
+
+    @property
+    def enough_windows(self) -> bool:
+        return self.windows_with_data >= MIN_WINDOWS
+
+    def count_where(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.win[mask], minlength=len(self.durations)).astype(float)
+
+    def observed(self, metric: str) -> float | None:
+        if metric == "count":
+            return float(self.n)
+        if metric == "throughput":
+            return self.n / self.duration if self.duration > 0 else None
+        if self.n == 0:
+            return None
+        if metric == "error_rate":
+            return float(1.0 - self.ok.mean())
+        if metric == "success_rate":
+            return float(self.ok.mean())
+        if metric == "latency.max":
+            return float(self.lat.max())
+        if metric == "latency.mean":
+            return float(self.lat.mean())
+        if self._quantiles is None:  # one partial sort for all quantiles
+            self._quantiles = dict(zip(QUANTILES, np.quantile(self.lat, list(QUANTILES.values()))))
+        return float(self._quantiles[metric.split(".")[1]])
+
+    def interval(self, metric: str) -> tuple[float | None, float | None]:
+        if metric in ("count", "latency.max"):
+            value = self.observed(metric)
+            return value, value
+        if not self.enough_windows:
+            return None, None
+        if metric == "throughput":
+            return _ratio_ci(self.weights, self.n_w, self.durations)
+        if metric == "error_rate":
+            return _proportion_ci(self.weights, self.count_where(~self.ok), self.n_w)
+        if metric == "success_rate":
+            return _proportion_ci(self.weights, self.count_where(self.ok), self.n_w)
+        if metric == "latency.mean":
+            sums = np.bincount(self.win, weights=self.lat, minlength=len(self.durations))
+            return _ratio_ci(self.weights, sums, self.n_w)
+        q = QUANTILES[metric.split(".")[1]]
+        boot = self._bootstrap_quantiles()[list(QUANTILES.values()).index(q)]
+        lo, hi = _percentile_ci(boot)
+        observed = self.observed(metric)
+        if lo is None or observed is None:
+            return lo, hi
+        # histogram bins are 1 % wide: keep the exact observed value inside its interval
+        return min(lo, observed), max(hi, observed)
+
+    def _bootstrap_quantiles(self) -> np.ndarray:
+        if self._quantile_samples is None:
+            codes = self.bins.index(self.lat)
+            used, dense = np.unique(codes, return_inverse=True)
+            hist = np.bincount(self.win * len(used) + dense, minlength=len(self.durations) * len(used))
+            resampled = self.weights @ hist.reshape(len(self.durations), len(used)).astype(float)
+            cum = np.cumsum(resampled, axis=1)
+            total = cum[:, -1]
+            rows = np.arange(len(resampled))
+            out = []
+            for q in QUANTILES.values():
+                target = q * total
+                pick = np.argmax(cum >= target[:, None], axis=1)
+                before = np.where(pick > 0, cum[rows, np.maximum(pick - 1, 0)], 0.0)
+                inside = resampled[rows, pick]
+                frac = np.clip((target - before) / np.where(inside > 0, inside, 1), 0, 1)
+                values = self.bins.value(used[pick] + frac)
+                out.append(np.where(total > 0, values, np.nan))
+            self._quantile_samples = np.array(out)
+        return self._quantile_samples
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for metric in METRICS:
+            lo, hi = self.interval(metric)
+            out[metric] = {"value": self.observed(metric), "ci_low": lo, "ci_high": hi}
+        out["status"] = _status_classes(self.status)
+        out["windows"] = self.windows_with_data
+        return out
+
+
+# ---------------------------------------------------------------- analysis
+
+class _Analysis:
+    def __init__(self, run: Run, seed: int):
+        self.run, self.seed, self.plan, self.events = run, seed, run.plan, run.events
+        self.warnings = list(run.warnings)
+        frame = run.samples
+        if not frame["t_mono"].is_monotonic_increasing:
+            frame = frame.sort_values("t_mono", kind="stable").reset_index(drop=True)
+        self.t = frame["t_mono"].to_numpy(dtype=float)
+        self.lat = frame["latency_ms"].to_numpy(dtype=float, na_value=np.nan)
+        unknown = ~np.isfinite(self.lat)
+        if unknown.any():  # a request with no latency still counts (and usually fails)
+            self.warnings.append(f"{int(unknown.sum())} request(s) without a latency were counted as 0 ms")
+            self.lat = np.where(unknown, 0.0, self.lat)
+        self.lat = np.maximum(self.lat, 0.0)
+        self.ok = frame["success"].fillna(False).to_numpy(dtype=bool)
+        self.status = frame["status"].fillna(0).to_numpy(dtype=np.int64)
+        names = frame["name"].astype(object).where(frame["name"].notna(), "")
+        codes, uniques = pd.factorize(names, sort=True)
+        self.name_codes, self.names = codes.astype(np.int64), [str(u) for u in uniques]
+        self.origin = run_origin(self.events, self.t)
+        last_event = max((e["mono"] for e in self.events), default=self.origin)
+        last = max(float(self.t.max()) if len(self.t) else last_event, last_event)
+        self.segments = phase_segments(self.events, last)
+        self.end = max([last] + [s.end for s in self.segments])
+        stops = [e["mono"] for e in self.events if e["event"] == "load_stopped"]
+        self.load_end = float(min(stops)) if stops else self.end
+        self.phase_names = list(dict.fromkeys(s.phase for s in self.segments))
+        self.segment_of = assign_segments(self.t, self.segments)
+        self.window_of = self._windows_within_phase()
+        self.bins = _Bins(self.lat)
+        self._slices: dict[tuple[str, str | None], _Slice | None] = {}
+
+    def _windows_within_phase(self) -> np.ndarray:
+        offsets, seen = [], {}
+        for segment in self.segments:
+            offsets.append(seen.get(segment.phase, 0))
+            seen[segment.phase] = offsets[-1] + segment.n_windows
+        win = np.full(len(self.t), -1, dtype=np.int64)
+        inside = self.segment_of >= 0
+        seg = self.segment_of[inside]
+        starts = np.array([s.start for s in self.segments])[seg] if len(seg) else np.empty(0)
+        last = np.array([s.n_windows - 1 for s in self.segments], dtype=np.int64)[seg] if len(seg) else 0
+        within = np.minimum(np.floor((self.t[inside] - starts) / WINDOW_S).astype(np.int64), last)
+        win[inside] = within + np.array(offsets, dtype=np.int64)[seg]
+        return win
+
+    def phase_slice(self, phase: str, name: str | None = None) -> _Slice | None:
+        key = (phase, name)
+        if key not in self._slices:
+            self._slices[key] = self._build_slice(phase, name)
+        return self._slices[key]
+
+    def _build_slice(self, phase: str, name: str | None) -> _Slice | None:
+        ids = [i for i, s in enumerate(self.segments) if s.phase == phase]
+        if not ids:
+            return None
+        durations = []
+        for i in ids:
+            seg = self.segments[i]
+            full = [WINDOW_S] * (seg.n_windows - 1)
+            durations += full + [seg.end - seg.start - WINDOW_S * len(full)]
+        mask = np.isin(self.segment_of, ids)
+        if name is not None:
+            code = self.names.index(name) if name in self.names else -1
+            mask &= self.name_codes == code
+        idx = np.flatnonzero(mask)
+        rng = _seeded_rng(self.seed, f"{phase}|{name}")
+        return _Slice(self.lat[idx], self.ok[idx], self.status[idx], self.window_of[idx],
+                      np.array(durations, dtype=float), self.bins, rng)
+
+    def rel(self, mono: float | None) -> float | None:
+        return None if mono is None else float(mono) - self.origin
+
+    # -- per phase
+
+    def phases(self) -> list[dict]:
+        out = []
+        for phase in self.phase_names:
+            sl = self.phase_slice(phase)
+            segments = [s for s in self.segments if s.phase == phase]
+            out.append({
+                "name": phase,
+                "segments": [{"start_s": self.rel(s.start), "end_s": self.rel(s.end)} for s in segments],
+                "start_s": self.rel(segments[0].start),
+                "end_s": self.rel(segments[-1].end),
+                "duration_s": sl.duration,
+                "metrics": sl.metrics(),
+                "requests": self._per_name(phase, sl),
+            })
+        return out
+
+    def _per_name(self, phase: str, sl: _Slice) -> list[dict]:
+        ids = [i for i, s in enumerate(self.segments) if s.phase == phase]
+        mask = np.isin(self.segment_of, ids)
+        codes = self.name_codes[mask]
+        lat, ok, status = self.lat[mask], self.ok[mask], self.status[mask]
+        n_names = len(self.names)
+        counts = np.bincount(codes, minlength=n_names)
+        fails = np.bincount(codes, weights=~ok, minlength=n_names)
+        sums = np.bincount(codes, weights=lat, minlength=n_names)
+        qs = grouped_quantiles(codes, lat, n_names, [*QUANTILES.values(), 1.0])
+        rows = []
+        for code in np.flatnonzero(counts):
+            n = int(counts[code])
+            row = {"name": self.names[code], "count": n,
+                   "throughput": n / sl.duration if sl.duration > 0 else None,
+                   "error_rate": float(fails[code] / n), "success_rate": float(1 - fails[code] / n)}
+            for i, key in enumerate(QUANTILES):
+                row[f"latency.{key}"] = float(qs[i, code])
+            row["latency.max"] = float(qs[-1, code])
+            row["latency.mean"] = float(sums[code] / n)
+            row["status"] = _status_classes(status[codes == code])
+            rows.append(row)
+        return rows
+
+    # -- checks
+
+    def checks(self) -> list[dict]:
+        out = []
+        for entry in self.plan.get("steady_state") or []:
+            phases = entry.get("phases") or [p for p in self.phase_names if p != "warmup"]
+            bounds = [(op, entry.get(key)) for op, key in (("<=", "max"), (">=", "min"))
+                      if entry.get(key) is not None]
+            weight = float(entry.get("weight", 1.0) if entry.get("weight") is not None else 1.0)
+            share = weight / max(1, len(phases) * len(bounds))
+            name_filter = (entry.get("filter") or {}).get("name")
+            for phase in phases:
+                for op, threshold in bounds:
+                    check = self._check(entry, phase, op, float(threshold), name_filter)
+                    check["weight"] = share
+                    out.append(check)
+        return out
+
+    def _check(self, entry: dict, phase: str, op: str, threshold: float, name_filter) -> dict:
+        metric = entry.get("metric", "")
+        check = {
+            "hypothesis": str(entry.get("name") or metric), "metric": metric, "phase": phase,
+            "filter": name_filter, "op": op, "threshold": threshold,
+            "observed": None, "ci_low": None, "ci_high": None, "verdict": "inconclusive",
+            "samples": 0, "windows": 0, "evidence": None, "reason": "",
+        }
+        if metric not in METRICS:
+            check["reason"] = f"unknown metric {metric!r}"
+            return check
+        sl = self.phase_slice(phase, name_filter)
+        if sl is None:
+            check["reason"] = f"{describe(metric, name_filter)} in phase {phase}: the phase did not run"
+            return check
+        check["samples"], check["windows"] = sl.n, sl.windows_with_data
+        check["observed"] = sl.observed(metric)
+        check["ci_low"], check["ci_high"] = sl.interval(metric)
+        check["verdict"], check["evidence"], shortfall = _judge(sl, metric, op, threshold)
+        check["reason"] = _check_reason(check, shortfall)
+        return check
+
+    # -- faults
+
+    def baseline_band(self) -> dict | None:
+        sl = self.phase_slice("baseline")
+        if sl is None or sl.n == 0:
+            return None
+        p99_lo, p99_hi = sl.interval("latency.p99")
+        err_lo, err_hi = sl.interval("error_rate")
+        p99 = p99_hi if p99_hi is not None else sl.observed("latency.p99")
+        err = err_hi if err_hi is not None else sl.observed("error_rate")
+        rate = sl.observed("throughput") or 0.0
+        return {
+            "latency_p99_ms": max(p99 * BAND_FACTOR, p99 + BAND_ADD_MS),
+            "error_rate": min(1.0, err + BAND_ERROR_ADD),
+            "empty_window_is_bad": rate * WINDOW_S >= 5,
+        }
+
+    def _window_states(self, start: float, stop: float, band: dict) -> np.ndarray:
+        """Per 1 s window laid from start: True = inside the baseline band."""
+        n = max(0, math.ceil((stop - start) / WINDOW_S - 1e-9))
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        lo, hi = np.searchsorted(self.t, [start, stop])
+        group = np.floor((self.t[lo:hi] - start) / WINDOW_S).astype(np.int64)
+        counts = np.bincount(group, minlength=n)
+        fails = np.bincount(group, weights=~self.ok[lo:hi], minlength=n)
+        p99 = grouped_quantiles(group, self.lat[lo:hi], n, [0.99])[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = fails / counts
+            good = (p99 <= band["latency_p99_ms"]) & (err <= band["error_rate"])
+        return np.where(counts > 0, good, not band["empty_window_is_bad"])
+
+    def faults(self) -> list[dict]:
+        ledger: dict[str, dict] = {}
+        planned = {f.get("id"): f for f in self.plan.get("faults") or []}
+        for fid, fault in planned.items():
+            ledger[fid] = {"id": fid, "kind": fault.get("kind"), "target": fault.get("target"),
+                           "params": fault.get("params") or {}, "injected": None, "reverted": None,
+                           "revert_reason": None}
+        for event in self.events:
+            fid = event.get("fault_id")
+            if fid is None:
+                continue
+            entry = ledger.setdefault(fid, {"id": fid, "kind": None, "target": None, "params": {},
+                                            "injected": None, "reverted": None, "revert_reason": None})
+            kind = event["event"]
+            if kind == "fault_ledgered":
+                for key in ("kind", "target"):
+                    entry[key] = event.get(key) or entry[key]
+                entry["params"] = event.get("params") or entry["params"]
+            elif kind == "fault_injected" and entry["injected"] is None:
+                entry["injected"] = float(event["mono"])
+            elif kind == "fault_reverted":
+                entry["reverted"] = float(event["mono"])
+                entry["revert_reason"] = event.get("reason")
+        band = self.baseline_band()
+        injections = sorted(e["injected"] for e in ledger.values() if e["injected"] is not None)
+        return [self._fault_summary(entry, band, injections) for entry in ledger.values()]
+
+    def _fault_summary(self, entry: dict, band: dict | None, injections: list[float]) -> dict:
+        injected, reverted = entry["injected"], entry["reverted"]
+        out = {
+            "id": entry["id"], "kind": entry["kind"], "target": entry["target"],
+            "params": entry["params"], "injected_s": self.rel(injected),
+            "reverted_s": self.rel(reverted), "revert_reason": entry["revert_reason"],
+            "injected": injected is not None,
+            "reverted": reverted is not None or injected is None,
+            "time_to_degrade_s": None, "recovery_time_s": None, "note": "",
+        }
+        if injected is None:
+            out["note"] = "never injected"
+            return out
+        if band is None:
+            out["note"] = "no baseline phase with requests: no band to compare against"
+            return out
+        states = self._window_states(injected, reverted if reverted is not None else self.load_end, band)
+        bad = np.flatnonzero(~states)
+        out["time_to_degrade_s"] = float(bad[0] * WINDOW_S) if len(bad) else None
+        if reverted is None:
+            out["note"] = "no fault_reverted event in the journal"
+            return out
+        later = [t for t in injections if t > reverted]
+        states = self._window_states(reverted, min(later) if later else self.load_end, band)
+        hits = np.empty(0, dtype=np.int64)
+        if len(states) >= RECOVERY_WINDOWS:
+            run = np.convolve(states.astype(int), np.ones(RECOVERY_WINDOWS, dtype=int), mode="valid")
+            hits = np.flatnonzero(run == RECOVERY_WINDOWS)
+        out["recovery_time_s"] = float(hits[0] * WINDOW_S) if len(hits) else None
+        if not len(hits):
+            out["note"] = f"not back within the baseline band for {RECOVERY_WINDOWS} consecutive windows"
+        return out
+
+    # -- time series for charts
+
+    def series(self) -> dict:
+        """Per 1 s window from run start to load stop; None where there was no load yet."""
+        span = self.load_end - self.origin
+        n = max(1, round(span / WINDOW_S))
+        lo = int(np.searchsorted(self.t, self.origin))
+        t, lat, ok, status = self.t[lo:], self.lat[lo:], self.ok[lo:], self.status[lo:]
+        group = np.minimum(np.floor((t - self.origin) / WINDOW_S).astype(np.int64), n - 1)
+        counts = np.bincount(group, minlength=n)
+        fails = np.bincount(group, weights=~ok, minlength=n)
+        qs = grouped_quantiles(group, lat, n, [0.5, 0.95, 0.99])
+        # the last window absorbs the run's fractional end, so its rate must use its real length
+        durations = np.full(n, WINDOW_S)
+        durations[-1] = max(span - (n - 1) * WINDOW_S, 0.5 * WINDOW_S)
+        load_start = self.first("load_started").get("mono", self.segments[0].start if self.segments else self.origin)
+        before_load = (np.arange(1, n + 1) * WINDOW_S + self.origin) <= load_start
+        throughput = np.where(before_load & (counts == 0), np.nan, counts / durations)
+        hundreds = status // 100
+        classes = {
+            "2xx": hundreds == 2, "3xx": hundreds == 3, "4xx": hundreds == 4,
+            "5xx": hundreds == 5, "none": status == 0,
+        }
+        classes["other"] = ~np.logical_or.reduce(list(classes.values()))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.where(counts > 0, fails / np.maximum(counts, 1), np.nan)
+        return {
+            "window_s": WINDOW_S,
+            "t": [i * WINDOW_S for i in range(n)],
+            "throughput": throughput.tolist(),
+            "error_rate": err.tolist(),
+            "p50": qs[0].tolist(), "p95": qs[1].tolist(), "p99": qs[2].tolist(),
+            "status": {k: np.bincount(group[m], minlength=n).tolist() for k, m in classes.items()},
+        }
+
+    # -- context
+
+    def aborts(self) -> list[dict]:
+        return [{"at_s": self.rel(e["mono"]), "rule": e.get("rule"), "metric": e.get("metric"),
+                 "observed": e.get("observed"), "threshold": e.get("threshold")}
+                for e in self.events if e["event"] == "abort"]
+
+    def first(self, kind: str) -> dict:
+        return next((e for e in self.events if e["event"] == kind), {})
+
+    def environment(self) -> dict:
+        started = self.first("run_started")
+        load = self.first("load_started") or {}
+        plan_load = self.plan.get("load") or {}
+        wall = started.get("wall")
+        return {
+            "harness_version": started.get("harness_version"),
+            "git_rev": started.get("git_rev"),
+            "run_id": started.get("run_id") or self.plan.get("run_id"),
+            "seed": self.seed,
+            "started_at": (datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="seconds")
+                           if isinstance(wall, (int, float)) else None),
+            "host": started.get("host") or {},
+            "targets": [{"service": e.get("service"), "image": e.get("image"), "image_id": e.get("image_id")}
+                        for e in self.events if e["event"] == "target_started"],
+            "links": [e.get("link") for e in self.events if e["event"] == "link_created"],
+            "load": {key: load.get(key, plan_load.get(key)) for key in ("users", "spawn_rate", "model")},
+        }
+
+    def outcome(self) -> tuple[str | None, str | None]:
+        ended = self.first("run_ended")
+        return ended.get("outcome"), ended.get("error")
+
+
+def _judge(sl: _Slice, metric: str, op: str, threshold: float):
+    """(verdict, evidence, shortfall); shortfall says why the data is too thin, or None."""
+    if sl.n == 0:
+        return "inconclusive", None, "no requests"
+    if metric in ("count", "latency.max"):
+        value = sl.observed(metric)
+        good = value <= threshold if op == "<=" else value >= threshold
+        return ("held" if good else "deviated"), None, None
+    if not sl.enough_windows:
+        return "inconclusive", None, f"only {sl.windows_with_data} window(s) with requests, needs {MIN_WINDOWS}"
+    if metric.startswith("latency.p"):
+        q = QUANTILES[metric.split(".")[1]]
+        tail = q if op == ">=" else 1 - q
+        needed = math.ceil(1 / min(q, 1 - q) - 1e-9)
+        if sl.n < needed:
+            return "inconclusive", None, f"only {sl.n} requests, {metric.split('.')[1]} needs at least {needed}"
+        beyond = sl.lat < threshold if op == ">=" else sl.lat > threshold
+        lo, hi = _proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
+        evidence = {"kind": "faster_than_threshold" if op == ">=" else "slower_than_threshold",
+                    "fraction": float(beyond.mean()), "ci_low": lo, "ci_high": hi, "allowed": tail}
+        verdict = "held" if hi <= tail else "deviated" if lo > tail else "inconclusive"
+        return verdict, evidence, None
+    lo, hi = sl.interval(metric)
+    if lo is None:
+        return "inconclusive", None, "no interval could be computed"
+    if op == "<=":
+        verdict = "held" if hi <= threshold else "deviated" if lo > threshold else "inconclusive"
+    else:
+        verdict = "held" if lo >= threshold else "deviated" if hi < threshold else "inconclusive"
+    return verdict, None, None
+
+
+# ---------------------------------------------------------------- wording (shared with reports)
+
+METRIC_LABELS = {
+    "count": "request count", "throughput": "throughput", "error_rate": "error rate",
+    "success_rate": "success rate", "latency.p50": "p50 latency", "latency.p90": "p90 latency",
+    "latency.p95": "p95 latency", "latency.p99": "p99 latency", "latency.p999": "p99.9 latency",
+    "latency.max": "max latency", "latency.mean": "mean latency",
+}
+
+
+def describe(metric: str, name_filter: str | None = None) -> str:
+    label = METRIC_LABELS.get(metric, metric)
+    return f"{label} of {name_filter}" if name_filter else label
+
+
+def _unit_scale(metric: str, values) -> tuple[float, str, int]:
+    if metric.startswith("latency."):
+        top = max((abs(v) for v in values if v is not None), default=0.0)
+        if top >= 1000:
+            return 1000.0, " s", 2
+        return 1.0, " ms", 0 if top >= 100 else 1 if top >= 10 else 2
+    if metric in ("error_rate", "success_rate"):
+        top = max((abs(v) for v in values if v is not None), default=0.0) * 100
+        return 0.01, " %", 1 if top >= 10 else 2 if top >= 0.1 else 3
+    if metric == "throughput":
+        return 1.0, " req/s", 1
+    return 1.0, "", 0
+
+
+def format_value(metric: str, value: float | None) -> str:
+    return format_range(metric, value)
+
+
+def format_range(metric: str, *values: float | None) -> str:
+    """Values of one metric in one shared unit: ``880–990 ms``; ``–`` when unknown."""
+    if not values or all(v is None for v in values):
+        return "–"
+    scale, unit, digits = _unit_scale(metric, values)
+    text = "–".join("?" if v is None else _number(v / scale, digits) for v in values)
+    return text + unit
+
+
+def _number(value: float, digits: int) -> str:
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _check_reason(check: dict, shortfall: str | None) -> str:
+    what = f"{describe(check['metric'], check['filter'])} in phase {check['phase']}"
+    metric, op, threshold = check["metric"], check["op"], check["threshold"]
+    bound = format_value(metric, threshold)
+    if shortfall:
+        return f"{what} could not be judged: {shortfall}"
+    observed = format_value(metric, check["observed"])
+    has_ci = check["ci_low"] is not None and metric not in ("count", "latency.max")
+    ci = f" (CI {format_range(metric, check['ci_low'], check['ci_high'])})" if has_ci else ""
+    side = {"held": "under" if op == "<=" else "over",
+            "deviated": "above" if op == "<=" else "below"}.get(check["verdict"])
+    sentence = (f"{what} was {observed}{ci}, {side} {bound}" if side
+                else f"{what} was {observed}{ci}: the interval straddles {bound}, so it cannot be called")
+    evidence = check.get("evidence")
+    if evidence:
+        kind = "slower" if evidence["kind"] == "slower_than_threshold" else "faster"
+        sentence += (f"; {format_value('error_rate', evidence['fraction'])} of requests {kind} than "
+                     f"{bound} (CI {format_range('error_rate', evidence['ci_low'], evidence['ci_high'])}, "
+                     f"allowed {format_value('error_rate', evidence['allowed'])})")
+    return sentence
+
+
+def _margin(check: dict) -> float:
+    """How far the observed value is past (positive) or inside (negative) its threshold."""
+    if check["observed"] is None:
+        return -math.inf
+    scale = abs(check["threshold"]) or 1.0
+    past = (check["observed"] - check["threshold"]) / scale
+    return past if check["op"] == "<=" else -past
+
+
+def _overall(checks: list[dict], aborts: list[dict], outcome: str | None, error: str | None):
+    if aborts or outcome in ("aborted", "interrupted"):
+        if aborts:
+            a = aborts[0]
+            metric = a.get("metric") or ""
+            return "aborted", (f"Aborted at {a['at_s']:.0f} s by the {describe(metric)} guard"
+                               f" ({a.get('rule') or metric}): observed {format_value(metric, a.get('observed'))},"
+                               f" limit {format_value(metric, a.get('threshold'))}.")
+        return "aborted", f"The run was {outcome}" + (f": {error}." if error else ".")
+    deviated = [c for c in checks if c["verdict"] == "deviated"]
+    if deviated:
+        return "deviated", _sentence(_headline(max(deviated, key=_margin)))
+    undecided = [c for c in checks if c["verdict"] == "inconclusive"]
+    if undecided:
+        return "inconclusive", _sentence(undecided[0]["reason"])
+    if not checks:
+        return "inconclusive", "No steady-state hypothesis to judge."
+    if outcome == "error":
+        return "inconclusive", "The run ended with an error" + (f": {error}." if error else ".")
+    closest = max(checks, key=_margin)
+    return "held", f"All {len(checks)} checks held; closest to its limit: {_headline(closest)}."
+
+
+def _headline(check: dict) -> str:
+    """The reason without its exceedance detail: short enough for a banner."""
+    return check["reason"].split("; ")[0]
+
+
+def _sentence(text: str) -> str:
+    if not re.match(r"p\d", text):  # "p99 latency" keeps its lower-case p
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def _score(checks: list[dict], aborted: bool) -> float | None:
+    if aborted:
+        return 0.0
+    if not checks:
+        return None
+    credit = {"held": 1.0, "inconclusive": 0.5, "deviated": 0.0}
+    total = sum(c["weight"] for c in checks)
+    if total <= 0:
+        return None
+    return round(100 * sum(c["weight"] * credit[c["verdict"]] for c in checks) / total, 1)
+
+
+SCORE_FORMULA = ("score = 100 × Σ weight × (held + 0.5 × inconclusive) / Σ weight over all checks; "
+                 "a hypothesis' weight is shared equally by its checks; deviated counts 0; an aborted run scores 0")
+
+
+# ---------------------------------------------------------------- public API
+
+def analyse(run: Run, seed: int | None = None) -> dict:
+    if seed is None:
+        seed = run.plan.get("seed")
+    seed = int(seed) if isinstance(seed, (int, float)) else 0
+    a = _Analysis(run, seed)
+    checks = a.checks()
+    aborts = a.aborts()
+    outcome, error = a.outcome()
+    verdict, reason = _overall(checks, aborts, outcome, error)
+    started = a.first("run_started")
+    summary = {
+        "schema": SCHEMA,
+        "experiment": run.plan.get("experiment") or started.get("experiment"),
+        "description": run.plan.get("description"),
+        "run_id": run.plan.get("run_id") or started.get("run_id"),
+        "verdict": verdict,
+        "reason": reason,
+        "score": _score(checks, verdict == "aborted"),
+        "score_formula": SCORE_FORMULA,
+        "run": {
+            "outcome": outcome, "error": error, "duration_s": a.end - a.origin,
+            "requests": int(len(a.t)), "aborts": aborts, "warnings": a.warnings,
+        },
+        "checks": checks,
+        "phases": a.phases(),
+        "faults": a.faults(),
+        "baseline_band": a.baseline_band(),
+        "environment": a.environment(),
+        "statistics": {
+            "window_s": WINDOW_S, "resamples": RESAMPLES, "confidence": CONFIDENCE,
+            "min_windows": MIN_WINDOWS, "method": "block bootstrap over 1 s windows",
+        },
+        "series": a.series(),
+    }
+    return scrub(_plain(summary), secrets_of(run.plan))
+
+
+def exit_code(summary: dict) -> int:
+    checks = summary.get("checks") or []
+    if summary.get("verdict") == "aborted":
+        return EXIT_CODES["aborted"]
+    if any(c.get("verdict") == "deviated" for c in checks) or summary.get("verdict") == "deviated":
+        return EXIT_CODES["deviated"]
+    if summary.get("verdict") == "held":
+        return EXIT_CODES["held"]
+    return EXIT_CODES["inconclusive"]
+
+
+# ---------------------------------------------------------------- secrets and JSON hygiene
+
+_SECRET_KEY = re.compile(r"pass|token|secret|key|credential|auth|cookie|session", re.IGNORECASE)
+
+
+def secrets_of(plan: dict) -> list[str]:
+    """Strings that must never be rendered, longest first (so overlapping ones go whole)."""
+    found = [s for s in plan.get("secrets") or [] if isinstance(s, str) and s]
+    for target in _targets(plan):
+        env = target.get("env") or target.get("environment") or {}
+        if isinstance(env, dict):
+            found += [str(v) for k, v in env.items() if v not in (None, "") and _SECRET_KEY.search(str(k))]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _targets(plan: dict) -> list[dict]:
+    targets = plan.get("targets") or []
+    if isinstance(targets, dict):
+        targets = list(targets.values())
+    return [t for t in targets if isinstance(t, dict)]
+
+
+def scrub_text(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def scrub(value: Any, secrets: list[str]) -> Any:
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return scrub_text(value, secrets)
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, floats to 6 significant digits."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return float(f"{value:.6g}") if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
