@@ -26,7 +26,7 @@ from chaos.system import System, engine
 
 TICK = 0.05
 ABORT_CHECK_EVERY = 0.5
-ABORT_MIN_REQUESTS = 20
+ABORT_MIN_REQUESTS = 5  # a stalled system completes few requests: demand few
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
