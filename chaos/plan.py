@@ -46,11 +46,10 @@ class LinkPlan:
 class FaultPlan:
     id: str
     name: str
-    kind: str
-    link: str
-    stream: str
-    toxicity: float
-    attributes: dict
+    kind: str  # latency, down, ... (the experiment's `type`)
+    family: str  # which module of chaos.faults injects it: link, ...
+    target: str  # what it hits: a link name such as "api -> redis:6379", or a service selector
+    params: dict  # family-specific, JSON-serialisable, already in the units the adapter needs
     at: float  # seconds from the start of the fault phase
     duration: float
 
@@ -95,12 +94,6 @@ class Plan:
         for target in data["targets"]:
             target["environment"] = {key: "<set>" for key in target["environment"]}
         data["phases"] = dict(self.phases)
-        data["faults"] = [
-            {"id": f.id, "name": f.name, "kind": f.kind, "target": f.link,
-             "params": {"stream": f.stream, "toxicity": f.toxicity, **f.attributes},
-             "at": f.at, "duration": f.duration}
-            for f in self.faults
-        ]
         return json.loads(scrub(json.dumps(data), self.secret_values))
 
 
@@ -169,15 +162,14 @@ def _links(exp: spec.Experiment) -> list[LinkPlan]:
     return result
 
 
-def _fault_plan(index: int, fault) -> FaultPlan:
+def _fault_plan(index: int, fault: spec.FaultSpec) -> FaultPlan:
     return FaultPlan(
         id=f"f{index + 1}",
-        name=fault.name or f"{fault.type} on {fault.link}",
+        name=fault.name or f"{fault.type} on {fault.target()}",
         kind=fault.type,
-        link=fault.link,
-        stream=fault.stream,
-        toxicity=fault.toxicity,
-        attributes=fault.toxic_attributes(),
+        family=fault.family,
+        target=fault.target(),
+        params=fault.params(),
         at=fault.at,
         duration=fault.duration,
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
-from chaos.faults.link import LinkFault
+from chaos import faults as fault_families
 from chaos.journal import Journal
 from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet
 from chaos.plan import Plan
@@ -78,8 +78,8 @@ class Runner:
         self.system: System | None = None
         self.load: LoadProcess | None = None
         self.tail: SampleTail | None = None
-        self.active: dict[str, LinkFault] = {}
-        self.faults: dict[str, LinkFault] = {}
+        self.active: dict[str, fault_families.Fault] = {}
+        self.faults: dict[str, fault_families.Fault] = {}
         self._previous_handlers: dict = {}
         self._cleaning = False
 
@@ -137,8 +137,7 @@ class Runner:
         self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"],
                             model=load["model"], host=self.system.edge_url(), pid=self.load.process.pid)
         for fault in self.plan.faults:
-            proxy = self.system.proxies[fault.link]
-            self.faults[fault.id] = LinkFault(fault, proxy.client, proxy.link.proxy_name)
+            self.faults[fault.id] = fault_families.build(fault, self.system)
 
     def _drive_timeline(self) -> str:
         t0 = self.load.started_mono
@@ -177,11 +176,10 @@ class Runner:
         elif step.action == "revert":
             self._revert(step.subject, "scheduled")
 
-    def _inject(self, fault: LinkFault) -> None:
+    def _inject(self, fault: fault_families.Fault) -> None:
         plan = fault.plan
-        self.journal.append("fault_ledgered", fault_id=plan.id, kind=plan.kind, target=plan.link,
-                            params={"stream": plan.stream, "toxicity": plan.toxicity, **plan.attributes},
-                            proxy=fault.proxy, api=self.system.proxies[plan.link].api_url)
+        self.journal.append("fault_ledgered", fault_id=plan.id, kind=plan.kind, family=plan.family,
+                            target=plan.target, params=plan.params)
         self.active[plan.id] = fault
         fault.inject()
         self.journal.append("fault_injected", fault_id=plan.id)

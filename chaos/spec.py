@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -145,13 +145,32 @@ class Phases(Strict):
 Stream = Literal["upstream", "downstream", "both"]
 
 
-class LinkFault(Strict):
+class FaultSpec(Strict):
+    """What every fault has: a name, a schedule inside the fault phase, a family and a target."""
+
+    family: ClassVar[str]
     name: str | None = None
-    link: str
     at: Duration = 0.0
     duration: Duration
+
+    def target(self) -> str:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        raise NotImplementedError
+
+
+class LinkFault(FaultSpec):
+    family: ClassVar[str] = "link"
+    link: str
     stream: Stream = "downstream"
     toxicity: Fraction = 1.0
+
+    def target(self) -> str:
+        return self.link
+
+    def params(self) -> dict:
+        return {"stream": self.stream, "toxicity": self.toxicity, **self.toxic_attributes()}
 
     @field_validator("link")
     @classmethod
@@ -534,7 +553,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     routed = set(exp.links) | {f"{EDGE} -> {exp.load.target}"}
     fault_end = 0.0
     for i, fault in enumerate(exp.faults):
-        if fault.link not in routed:
+        if fault.family == "link" and fault.link not in routed:
             problems.append(source.problem(("faults", i, "link"),
                                            f"link {fault.link!r} is not routed through Toxiproxy (add it to 'links')"))
         if fault.duration <= 0:

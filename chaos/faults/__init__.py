@@ -12,3 +12,10 @@ class Fault(Protocol):
     def inject(self) -> None: ...
 
     def revert(self) -> None: ...
+
+
+def build(plan, system) -> Fault:
+    """The adapter for one planned fault, from the module of its family (``chaos.faults.<family>``)."""
+    from importlib import import_module
+
+    return import_module(f"chaos.faults.{plan.family}").build(plan, system)

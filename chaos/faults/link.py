@@ -8,6 +8,11 @@ from chaos.plan import FaultPlan
 from chaos.toxiproxy import Toxic, ToxiproxyClient
 
 
+def build(plan: FaultPlan, system) -> "LinkFault":
+    proxy = system.proxies[plan.target]
+    return LinkFault(plan, proxy.client, proxy.link.proxy_name)
+
+
 @dataclass
 class LinkFault:
     plan: FaultPlan
@@ -19,9 +24,10 @@ class LinkFault:
         return self.plan.id
 
     def toxics(self) -> list[Toxic]:
-        streams = ("upstream", "downstream") if self.plan.stream == "both" else (self.plan.stream,)
-        return [Toxic(f"chaos-{self.plan.id}-{stream}", self.plan.kind, stream, self.plan.toxicity,
-                      dict(self.plan.attributes)) for stream in streams]
+        params = dict(self.plan.params)
+        stream, toxicity = params.pop("stream"), params.pop("toxicity")  # the rest are toxic attributes
+        streams = ("upstream", "downstream") if stream == "both" else (stream,)
+        return [Toxic(f"chaos-{self.plan.id}-{s}", self.plan.kind, s, toxicity, params) for s in streams]
 
     def inject(self) -> None:
         if self.plan.kind == "down":

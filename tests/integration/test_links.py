@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from chaos.faults import build
 from chaos.faults.link import LinkFault
 from chaos.plan import FaultPlan
 from chaos.system import System
@@ -59,12 +60,12 @@ def ping_ms_inside(system: System, service: str) -> float:
 
 
 def latency_fault(link: str, ms: int, stream: str = "downstream") -> FaultPlan:
-    return FaultPlan("f1", "slow", "latency", link, stream, 1.0, {"latency": ms, "jitter": 0}, 0.0, 1.0)
+    params = {"stream": stream, "toxicity": 1.0, "latency": ms, "jitter": 0}
+    return FaultPlan("f1", "slow", "latency", "link", link, params, 0.0, 1.0)
 
 
 def fault_on(system: System, plan: FaultPlan) -> LinkFault:
-    proxy = system.proxies[plan.link]
-    return LinkFault(plan, proxy.client, proxy.link.proxy_name)
+    return build(plan, system)
 
 
 def test_latency_hits_only_the_links_source_and_is_reverted(system):
@@ -105,7 +106,8 @@ def test_fault_hits_an_already_open_keepalive_connection(system):
 
 def test_down_drops_the_link_and_revert_restores_it(system):
     edge = system.proxies["load -> redis:6379"]
-    fault = fault_on(system, FaultPlan("f2", "down", "down", "load -> redis:6379", "downstream", 1.0, {}, 0, 1))
+    params = {"stream": "downstream", "toxicity": 1.0}
+    fault = fault_on(system, FaultPlan("f2", "down", "down", "link", "load -> redis:6379", params, 0, 1))
     fault.inject()
     try:
         with pytest.raises(OSError):

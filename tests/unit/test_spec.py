@@ -64,7 +64,8 @@ def test_valid_experiment_resolves_into_a_timeline(tmp_path):
     assert [t.image for t in plan.targets] == ["chaos-shop-redis:1", "chaos-shop-api:v2"]
     assert [(w.phase, w.start, w.end) for w in plan.timeline] == [
         ("warmup", 0, 1), ("baseline", 1, 11), ("fault", 11, 17), ("recovery", 17, 22)]
-    assert plan.faults[0].attributes == {"latency": 300, "jitter": 0}
+    assert plan.faults[0].params == {"stream": "downstream", "toxicity": 1.0, "latency": 300, "jitter": 0}
+    assert plan.to_json()["faults"][0]["target"] == "api -> redis:6379"
     assert [link.name for link in plan.links] == ["api -> redis:6379", "load -> api:8080"]
     assert plan.steady_state[0]["max"] == 500.0 and plan.steady_state[1]["max"] == 0.01
 
