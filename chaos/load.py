@@ -7,8 +7,10 @@ loaded beside the user's locustfile; the harness only reads the CSV the recorder
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,54 +23,100 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-RECORDER = Path(__file__).with_name("locust_recorder.py")
+from chaos.load_protocol import ARRIVALS_USER, COLUMNS, SCENARIO_USER
+
+HERE = Path(__file__).parent
+RECORDER = HERE / "locust_recorder.py"
+ARRIVALS = HERE / "locust_arrivals.py"
+SCENARIO = HERE / "locust_scenario.py"
 SAMPLES_CSV = "samples.csv"
 SAMPLES_PARQUET = "samples.parquet"
 
 SCHEMA = pa.schema([
     ("t_wall", pa.float64()), ("t_mono", pa.float64()), ("latency_ms", pa.float64()),
     ("name", pa.string()), ("method", pa.string()), ("status", pa.int32()), ("success", pa.bool_()),
-    ("bytes", pa.int64()), ("error", pa.string()),
+    ("bytes", pa.int64()), ("error", pa.string()), ("service_ms", pa.float64()),
 ])
+assert tuple(SCHEMA.names) == COLUMNS
+
+
+@dataclass(frozen=True)
+class LocustInvocation:
+    """The processes one load needs: a single local Locust, or a master and N local workers."""
+
+    master: list[str]
+    workers: list[list[str]]
+    env: dict[str, str]
+
+
+def locust_invocation(load: dict, host: str, run_time: float, stats_file: Path, master_port: int | None = None,
+                      seed: int | None = None) -> LocustInvocation:
+    """Pure: the command lines and environment for ``load`` (a plan's load section)."""
+    files = [RECORDER]
+    if load["model"] == "open":
+        files.append(ARRIVALS)
+    files.append(Path(load["locustfile"]) if load.get("locustfile") else SCENARIO)
+    user_classes = list(load.get("user_classes") or []) or ([SCENARIO_USER] if not load.get("locustfile") else [])
+    workers = int(load.get("workers") or 0)
+    env = {"PYTHONUNBUFFERED": "1"}
+    if load.get("scenario"):
+        env["CHAOS_SCENARIO"] = json.dumps(load["scenario"])
+    if load["model"] == "open":
+        drivers = max(1, workers)
+        env["CHAOS_OPEN"] = json.dumps({"rate": load["rate"], "user_classes": user_classes, "drivers": drivers,
+                                        "max_in_flight": load["max_in_flight"], "seed": seed})
+        users, spawn_rate, classes = drivers, float(drivers), [ARRIVALS_USER]
+    else:
+        users, spawn_rate, classes = load["users"], load["spawn_rate"], user_classes
+    locustfiles = ",".join(str(f) for f in files)
+    common = ["-f", locustfiles, "--loglevel", "WARNING"]
+    master = [sys.executable, "-m", "locust", *common, "--headless", "--users", str(users),
+              "--spawn-rate", str(spawn_rate), "--run-time", f"{max(1, int(run_time + 0.999))}s", "--host", host,
+              "--stop-timeout", "2", "--only-summary", "--exit-code-on-error", "0", "--json-file", str(stats_file)]
+    worker_commands = []
+    if workers:
+        master += ["--master", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1",
+                   "--master-bind-port", str(master_port)]
+        worker_commands = [[sys.executable, "-m", "locust", *common, "--worker", "--master-host", "127.0.0.1",
+                            "--master-port", str(master_port), *classes] for _ in range(workers)]
+    return LocustInvocation(master + classes, worker_commands, env)
 
 
 @dataclass
 class LoadProcess:
-    """One headless Locust process, bounded by ``-t`` and by the harness stopping it."""
+    """Headless Locust (one process, or a master and local workers), bounded by ``--run-time`` and by
+    the harness stopping it. All its processes share one process group, killed as one."""
 
-    locustfile: Path
-    user_classes: list[str]
-    users: int
-    spawn_rate: float
+    load: dict
     host: str
     run_time: float
     run_dir: Path
+    seed: int | None = None
     process: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
     started_mono: float | None = None
 
     @property
     def samples_csv(self) -> Path:
         return self.run_dir / SAMPLES_CSV
 
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "locust", "-f", f"{RECORDER},{self.locustfile}",
-            "--headless", "--users", str(self.users), "--spawn-rate", str(self.spawn_rate),
-            "--run-time", f"{max(1, int(self.run_time + 0.999))}s", "--host", self.host,
-            "--stop-timeout", "2", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
-            *self.user_classes,
-        ]
-
     def start(self) -> None:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "CHAOS_SAMPLES_FILE": str(self.samples_csv), "CHAOS_PARENT_PID": str(os.getpid()),
-               "PYTHONUNBUFFERED": "1"}
-        log = open(logs / "locust.log", "ab")
-        # Own session: a Ctrl-C in the terminal reaches the harness, which stops Locust after reverting.
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True, cwd=str(self.locustfile.parent))
-        log.close()
+        # Locust's own summary, kept beside our samples so the two counts can be checked against each other.
+        invocation = locust_invocation(self.load, self.host, self.run_time, logs / "locust-stats", _free_port(),
+                                       self.seed)
+        env = {**os.environ, **invocation.env, "CHAOS_PARENT_PID": str(os.getpid())}
+        cwd = str(self.run_dir)  # never the user's source folder: Locust may write files where it runs
+        with open(logs / "locust.log", "ab") as log:
+            # Own process group, not the terminal's foreground one: a Ctrl-C reaches the harness only, which
+            # stops Locust after reverting. Workers join the master's group so one killpg ends them all.
+            self.process = subprocess.Popen(invocation.master, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**env, "CHAOS_SAMPLES_FILE": str(self.samples_csv)},
+                                            process_group=0, cwd=cwd)
+            for command in invocation.workers:
+                self.workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                     process_group=self.process.pid, cwd=cwd))
         self.started_mono = time.monotonic()
 
     def running(self) -> bool:
@@ -79,14 +127,27 @@ class LoadProcess:
         if self.process is None:
             return None
         if self.process.poll() is None:
-            _signal_group(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)  # the master first: it collects the workers' last rows
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
-        _signal_group(self.process.pid, signal.SIGKILL)  # stray children of the group, if any
+        for worker in self.workers:
+            try:
+                worker.wait(3)
+            except subprocess.TimeoutExpired:
+                pass
+        _signal_group(self.process.pid, signal.SIGKILL)  # stray workers or children of the group, if any
+        for worker in self.workers:
+            worker.wait(5)
         return self.process.returncode
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _signal_group(pid: int, sig: int) -> None:

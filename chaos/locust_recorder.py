@@ -1,9 +1,15 @@
-"""Loaded INSIDE the Locust process (``locust -f chaos/locust_recorder.py,<user locustfile>``).
+"""Loaded INSIDE Locust processes (``locust -f chaos/locust_recorder.py,<user locustfile>``).
 
 Records every request raw from Locust's ``request`` event (its own stats round response times
-to about two significant figures) and streams rows to a CSV file the harness tails while the
-run goes on. Never import this module from the harness: importing locust monkey-patches the
-process with gevent.
+to about two significant figures). A local or master process streams rows to the CSV file named
+by ``CHAOS_SAMPLES_FILE``, which the harness tails while the run goes on; a worker (local or on
+another machine) ships its rows to the master inside Locust's own worker reports.
+
+In the open model a request carries its intended send time in its context, and latency is
+measured from that time, so a stalled service cannot hide behind requests never sent
+(coordinated omission); ``service_ms`` keeps the time from actual send to answer.
+
+Never import this module from the harness: importing locust monkey-patches with gevent.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import time
 
 import gevent
 from locust import events
+from locust.runners import WorkerRunner
 
-COLUMNS = ("t_wall", "t_mono", "latency_ms", "name", "method", "status", "success", "bytes", "error")
+from chaos.load_protocol import COLUMNS, INTENDED
+
 FLUSH_SECONDS = 0.25
+WALL_MINUS_MONO = time.time() - time.monotonic()
 
 _rows: list[tuple] = []
 _state: dict = {}
@@ -24,32 +33,37 @@ _state: dict = {}
 
 @events.request.add_listener
 def _record(request_type, name, response_time, response_length, response=None, exception=None,
-            start_time=None, **_kwargs):
+            context=None, **_kwargs):
     now_mono = time.monotonic()
-    latency_ms = float(response_time or 0.0)
-    t_wall = float(start_time) if start_time else time.time() - latency_ms / 1000.0
+    service_ms = float(response_time or 0.0)
+    intended = (context or {}).get(INTENDED)
+    started = intended if intended is not None else now_mono - service_ms / 1000.0
+    latency_ms = (now_mono - started) * 1000.0 if intended is not None else service_ms
     status = getattr(response, "status_code", 0) or 0
-    error = None if exception is None else f"{exception.__class__.__name__}: {str(exception)[:160]}"
-    _rows.append((f"{t_wall:.6f}", f"{now_mono - latency_ms / 1000.0:.6f}", repr(latency_ms), name,
-                  request_type, int(status), int(exception is None), int(response_length or 0),
-                  error or ""))
+    error = "" if exception is None else f"{exception.__class__.__name__}: {str(exception)[:160]}"
+    _rows.append((round(started + WALL_MINUS_MONO, 6), round(started, 6), latency_ms, name, request_type,
+                  int(status), int(exception is None), int(response_length or 0), error, service_ms))
 
 
-def _flush() -> None:
-    writer = _state.get("writer")
-    if writer is None or not _rows:
-        return
+def _take_rows() -> list[tuple]:
     rows = _rows[:]
     del _rows[: len(rows)]
-    writer.writerows(rows)
-    _state["file"].flush()
+    return rows
+
+
+def _write(rows: list) -> None:
+    writer = _state.get("writer")
+    if writer is not None and rows:
+        writer.writerows(rows)
+        _state["file"].flush()
 
 
 def _flusher(environment) -> None:
     parent = int(os.environ.get("CHAOS_PARENT_PID", "0"))
     while True:
         gevent.sleep(FLUSH_SECONDS)
-        _flush()
+        if not isinstance(environment.runner, WorkerRunner):
+            _write(_take_rows())
         if parent and os.getppid() != parent:
             # The harness is gone (even SIGKILL): stop the load rather than hammer a system nobody watches.
             environment.runner.quit()
@@ -58,20 +72,30 @@ def _flusher(environment) -> None:
 
 @events.init.add_listener
 def _open(environment, **_kwargs):
+    gevent.spawn(_flusher, environment)
     path = os.environ.get("CHAOS_SAMPLES_FILE")
-    if not path:
+    if not path or isinstance(environment.runner, WorkerRunner):
         return
     handle = open(path, "a", newline="", encoding="utf-8", buffering=1 << 16)
     writer = csv.writer(handle, lineterminator="\n")
     if handle.tell() == 0:
         writer.writerow(COLUMNS)
     _state.update(file=handle, writer=writer)
-    gevent.spawn(_flusher, environment)
+
+
+@events.report_to_master.add_listener
+def _ship(client_id, data, **_kwargs):
+    data["chaos_rows"] = _take_rows()
+
+
+@events.worker_report.add_listener
+def _receive(client_id, data, **_kwargs):
+    _write(data.get("chaos_rows") or [])
 
 
 @events.quit.add_listener
 def _close(**_kwargs):
-    _flush()
+    _write(_take_rows())
     handle = _state.pop("file", None)
     _state.pop("writer", None)
     if handle:

@@ -19,6 +19,7 @@ from pathlib import Path
 from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
+from chaos import ledger
 from chaos.journal import Journal
 from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet
 from chaos.plan import Plan
@@ -50,22 +51,26 @@ class RunResult:
 
 @dataclass
 class Step:
-    at: float  # seconds from load start
-    order: int  # phase ends before faults revert before phases start before faults inject
+    at: float  # seconds from load start: an absolute deadline, so lateness never accumulates
+    order: int  # phase ends before faults revert before phases start before faults inject before updates
     action: str
     subject: str
+    detail: dict | None = None  # for "update": what changes (a ramp's next value, a crash loop's next kill)
 
 
 def steps(plan: Plan) -> list[Step]:
-    """The whole timeline as ordered actions (pure; `chaos run --dry-run` prints the same)."""
+    """The whole timeline as ordered actions: phases, every fault occurrence, every ramp step and crash-loop
+    kill (pure; `chaos run --dry-run` prints the same)."""
     result = []
     fault_start = next((w.start for w in plan.timeline if w.phase == "fault"), None)
     for window in plan.timeline:
         result.append(Step(window.start, 2, "phase_start", window.phase))
         result.append(Step(window.end, 0, "phase_end", window.phase))
     for fault in plan.faults:
-        result.append(Step(fault_start + fault.at, 3, "inject", fault.id))
-        result.append(Step(fault_start + fault.at + fault.duration, 1, "revert", fault.id))
+        start = fault_start + fault.at
+        result.append(Step(start, 3, "inject", fault.id))
+        result.append(Step(start + fault.duration, 1, "revert", fault.id))
+        result += [Step(start + update["after"], 4, "update", fault.id, update["set"]) for update in fault.updates]
     return sorted(result, key=lambda s: (s.at, s.order))
 
 
@@ -93,6 +98,7 @@ class Runner:
         self._install_signal_handlers()
         outcome, error, interrupted_by = "completed", None, None
         try:
+            ledger.register(self.plan.run_id, self.run_dir)  # how `chaos clean` finds this journal after SIGKILL
             client = engine()
             self.journal.append("run_started", run_id=self.plan.run_id, experiment=self.plan.experiment,
                                 harness_version=__version__, git_rev=_git_revision(Path(self.plan.source_file)),
@@ -117,6 +123,8 @@ class Runner:
             self._teardown()
             self.journal.append("run_ended", outcome=outcome, error=error)
             self.journal.close()
+            if not self.active:  # a fault that could not be reverted stays registered for `chaos clean`
+                ledger.unregister(self.plan.run_id)
             self._restore_signal_handlers()
         return self._finish(outcome, error, interrupted_by)
 
@@ -130,12 +138,12 @@ class Runner:
 
     def _start_load(self) -> None:
         load = self.plan.load
-        self.load = LoadProcess(Path(load["locustfile"]), load["user_classes"], load["users"], load["spawn_rate"],
-                                self.system.edge_url(), self.plan.duration + 5.0, self.run_dir)
+        self.load = LoadProcess(load, self.system.edge_url(), self.plan.duration + 5.0, self.run_dir, self.plan.seed)
         self.tail = SampleTail(self.load.samples_csv)
         self.load.start()
-        self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"],
-                            model=load["model"], host=self.system.edge_url(), pid=self.load.process.pid)
+        self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"], model=load["model"],
+                            rate=load["rate"], workers=load["workers"], host=self.system.edge_url(),
+                            pid=self.load.process.pid)
         for fault in self.plan.faults:
             self.faults[fault.id] = fault_families.build(fault, self.system)
 
@@ -175,23 +183,34 @@ class Runner:
             self._inject(self.faults[step.subject])
         elif step.action == "revert":
             self._revert(step.subject, "scheduled")
+        elif step.action == "update":
+            self._update(step.subject, step.detail)
 
     def _inject(self, fault: fault_families.Fault) -> None:
         plan = fault.plan
+        # Adapters that choose containers or read limits to restore do it now, so the ledger holds it.
+        params = fault.prepare() if hasattr(fault, "prepare") else plan.params
         self.journal.append("fault_ledgered", fault_id=plan.id, kind=plan.kind, family=plan.family,
-                            target=plan.target, params=plan.params)
+                            target=plan.target, params=params)
         self.active[plan.id] = fault
         fault.inject()
         self.journal.append("fault_injected", fault_id=plan.id)
         self.on_progress(f"injected {plan.name}")
 
+    def _update(self, fault_id: str, change: dict) -> None:
+        fault = self.active.get(fault_id)
+        if fault is None:
+            return  # reverted early (abort): a ramp step must not bring it back
+        fault.update(change)
+        self.journal.append("fault_updated", fault_id=fault_id, set=change)
+
     def _revert(self, fault_id: str, reason: str) -> None:
         fault = self.active.get(fault_id)
         if fault is None:
             return
-        fault.revert()
+        outcome = fault.revert() or {}  # e.g. {"not_healthy": [...]} when a restarted container stays unhealthy
         del self.active[fault_id]
-        self.journal.append("fault_reverted", fault_id=fault_id, reason=reason)
+        self.journal.append("fault_reverted", fault_id=fault_id, reason=reason, **outcome)
         self.on_progress(f"reverted {fault.plan.name} ({reason})")
 
     def _broken_abort_rule(self, now: float) -> dict | None:
