@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from chaos import attribution
 from chaos.load_protocol import ARRIVALS_USER, COLUMNS, SCENARIO_USER
 
 HERE = Path(__file__).parent
@@ -190,30 +191,70 @@ class SampleTail:
             self.rows.popleft()
         return added
 
-    def window(self, seconds: float, now: float | None = None) -> tuple[int, float, float]:
-        """(count, error_rate, p99 ms) of requests started in the last ``seconds``."""
+    def recent(self, seconds: float, now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(latencies ms, success flags) of requests started in the last ``seconds``."""
         now = time.monotonic() if now is None else now
         recent = [(lat, ok) for t, lat, ok in self.rows if t >= now - seconds]
-        if not recent:
-            return 0, 0.0, 0.0
         latencies = np.fromiter((lat for lat, _ in recent), float, len(recent))
-        errors = sum(1 for _, ok in recent if not ok)
-        return len(recent), errors / len(recent), float(np.percentile(latencies, 99))
+        return latencies, np.fromiter((ok for _, ok in recent), bool, len(recent))
+
+    def window(self, seconds: float, now: float | None = None) -> tuple[int, float, float]:
+        """(count, error_rate, p99 ms) of requests started in the last ``seconds``."""
+        latencies, ok = self.recent(seconds, now)
+        if not len(latencies):
+            return 0, 0.0, 0.0
+        return len(latencies), float(1 - ok.mean()), float(np.percentile(latencies, 99))
 
 
-def csv_to_parquet(csv_path: Path, parquet_path: Path) -> int:
-    """Stream the CSV into Parquet in blocks so memory stays flat for long runs. Returns rows."""
+def live_metric(metric: str, latencies: np.ndarray, ok: np.ndarray, seconds: float) -> float | None:
+    """A hypothesis metric over a live window (no interval: the verdict comes from the analysis)."""
+    if not len(latencies):
+        return None
+    if metric == "count":
+        return float(len(latencies))
+    if metric == "throughput":
+        return len(latencies) / max(seconds, 1e-9)
+    if metric == "error_rate":
+        return float(1 - ok.mean())
+    if metric == "success_rate":
+        return float(ok.mean())
+    statistic = metric.removeprefix("latency.")
+    if statistic == "max":
+        return float(latencies.max())
+    if statistic == "mean":
+        return float(latencies.mean())
+    quantile = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}[statistic]
+    return float(np.percentile(latencies, quantile))
+
+
+ATTRIBUTED = SCHEMA.append(pa.field("phase", pa.string())).append(pa.field("faults", pa.string()))
+
+
+def csv_to_parquet(csv_path: Path, parquet_path: Path, events: list[dict] | None = None) -> int:
+    """Stream the CSV into Parquet in blocks so memory stays flat for long runs. Returns rows.
+
+    With the run's journal ``events``, each row also gets its phase and the faults active when it
+    was sent (comma-separated fault ids)."""
+    schema = ATTRIBUTED if events is not None else SCHEMA
     if not csv_path.exists() or csv_path.stat().st_size == 0:
-        pq.write_table(SCHEMA.empty_table(), parquet_path)
+        pq.write_table(schema.empty_table(), parquet_path)
         return 0
+    phases = attribution.phase_windows(events) if events is not None else None
+    faults = attribution.fault_windows(events) if events is not None else None
     convert = pacsv.ConvertOptions(column_types={f.name: f.type for f in SCHEMA}, strings_can_be_null=True,
                                    null_values=[""], include_columns=[f.name for f in SCHEMA],
                                    true_values=["1"], false_values=["0"])
     reader = pacsv.open_csv(csv_path, convert_options=convert,
                             read_options=pacsv.ReadOptions(block_size=8 << 20))
     rows = 0
-    with pq.ParquetWriter(parquet_path, SCHEMA) as writer:
+    with pq.ParquetWriter(parquet_path, schema) as writer:
         for batch in reader:
-            writer.write_batch(batch.select(SCHEMA.names).cast(SCHEMA))
+            batch = batch.select(SCHEMA.names).cast(SCHEMA)
+            if events is not None:
+                t_mono = batch.column("t_mono").to_numpy(zero_copy_only=False)
+                batch = pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.array(attribution.label_phases(t_mono, phases), pa.string()),
+                     pa.array(attribution.label_faults(t_mono, faults), pa.string())], schema=schema)
+            writer.write_batch(batch)
             rows += batch.num_rows
     return rows

@@ -1,0 +1,203 @@
+"""Probes: measurements polled on a fixed schedule for the whole run, beside the load.
+
+Each probe has its own schedule thread; each try runs in a worker thread and is waited for at
+most ``timeout``. A try still running when the next is due is not doubled up: the next try is
+recorded as a failure ("previous try still running"), so a hanging probe shows up as failures
+and never hangs or floods the run. Results go to ``probes.parquet`` in the run dir.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import requests
+
+PROBES_PARQUET = "probes.parquet"
+SCHEMA = pa.schema([("t_wall", pa.float64()), ("t_mono", pa.float64()), ("probe", pa.string()),
+                    ("success", pa.bool_()), ("latency_ms", pa.float64()), ("value", pa.string()),
+                    ("error", pa.string())])
+
+
+class ProbeFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Result:
+    t_wall: float
+    t_mono: float
+    probe: str
+    success: bool
+    latency_ms: float
+    value: str | None
+    error: str | None
+
+
+def check(probe: dict, system) -> str | None:
+    """One try of ``probe`` (a plan probe); returns the observed value or raises ProbeFailed."""
+    kind, params = probe["type"], probe["params"]
+    if kind == "http":
+        return _http(params, system, probe["timeout"])
+    if kind == "tcp":
+        port = system.published(params["service"], params["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=probe["timeout"]):
+            return "connected"
+    if kind == "command":
+        return _command(params, system)
+    if kind == "python":
+        return _python(params)
+    if kind == "container":
+        return _container(params, system)
+    raise ProbeFailed(f"unknown probe type {kind}")
+
+
+def _http(params: dict, system, timeout: float) -> str:
+    port = system.published(params["service"], params["port"])
+    response = requests.request(params["method"], f"http://127.0.0.1:{port}{params['path']}", timeout=timeout,
+                                headers={"User-Agent": "chaos-probe"})
+    if response.status_code not in params["expect_status"]:
+        raise ProbeFailed(f"HTTP {response.status_code}, expected {params['expect_status']}")
+    if params.get("body_regex") and not re.search(params["body_regex"], response.text):
+        raise ProbeFailed(f"body does not match {params['body_regex']!r}")
+    if params.get("json_path"):
+        value = response.json()
+        for key in params["json_path"].split("."):
+            value = value[int(key)] if isinstance(value, list) else value.get(key) if isinstance(value, dict) else None
+        if params.get("equals") is not None and value != params["equals"]:
+            raise ProbeFailed(f"{params['json_path']} is {value!r}, expected {params['equals']!r}")
+        return json.dumps(value)
+    return str(response.status_code)
+
+
+def _command(params: dict, system) -> str:
+    container = system.client.containers.get(system.containers[params["service"]])
+    code, output = container.exec_run(params["command"])
+    text = output.decode(errors="replace").strip()
+    if code != params["expect_exit"]:
+        raise ProbeFailed(f"exit {code}, expected {params['expect_exit']}: {text[-200:]}")
+    if params.get("output_regex") and not re.search(params["output_regex"], text):
+        raise ProbeFailed(f"output does not match {params['output_regex']!r}")
+    return text[-200:]
+
+
+def _python(params: dict) -> str:
+    module_name, function_name = params["call"].split(":", 1)
+    if params["path"] not in sys.path:
+        sys.path.insert(0, params["path"])
+    value = getattr(importlib.import_module(module_name), function_name)()
+    if not value:
+        raise ProbeFailed(f"{params['call']} returned {value!r}")
+    return repr(value)[:200]
+
+
+def _container(params: dict, system) -> str:
+    container = system.client.containers.get(system.containers[params["service"]])
+    container.reload()
+    state = container.attrs["State"]
+    health = state.get("Health", {}).get("Status")
+    restarts = container.attrs.get("RestartCount", 0)
+    observed = f"{state['Status']} health={health} restarts={restarts}"
+    ok = state["Status"] == "running" and (params["expect"] != "healthy" or health == "healthy")
+    if not ok:
+        raise ProbeFailed(observed)
+    return observed
+
+
+class _Claim:
+    """Whoever takes it first records the try: its own result, or the scheduler's timeout."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._taken = False
+
+    def take(self) -> bool:
+        with self._lock:
+            taken, self._taken = self._taken, True
+            return not taken
+
+
+class Prober:
+    """Runs every probe of a plan on its schedule until ``stop()``."""
+
+    def __init__(self, probes: list[dict], system, check_function=check):
+        self.probes = probes
+        self.system = system
+        self.check = check_function
+        self.results: list[Result] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # One worker per probe plus room for abandoned (hanging) tries, which are never waited for.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(probes)), thread_name_prefix="chaos-probe")
+
+    def start(self) -> None:
+        for probe in self.probes:
+            thread = threading.Thread(target=self._schedule, args=(probe,), daemon=True,
+                                      name=f"chaos-probe-{probe['name']}")
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _schedule(self, probe: dict) -> None:
+        due = time.monotonic()
+        running = None
+        while not self._stop.is_set():
+            if running is not None and not running.done():
+                self._record(probe, due, False, 0.0, None, "previous try still running")
+            else:
+                claim = _Claim()
+                running = self._pool.submit(self._try, probe, claim)
+                try:
+                    running.result(timeout=probe["timeout"])
+                except FutureTimeout:
+                    if claim.take():
+                        self._record(probe, due, False, probe["timeout"] * 1000, None,
+                                     f"timed out after {probe['timeout']:g}s")
+            due += probe["every"]
+            self._stop.wait(max(0.0, due - time.monotonic()))
+
+    def _try(self, probe: dict, claim: "_Claim") -> None:
+        started = time.monotonic()
+        try:
+            value, error = self.check(probe, self.system), None
+        except Exception as exc:  # noqa: BLE001 - any failure of the probed system is a failed try
+            value, error = None, f"{exc.__class__.__name__}: {str(exc)[:200]}"
+        if claim.take():  # else the scheduler already recorded this try as timed out
+            self._record(probe, started, error is None, (time.monotonic() - started) * 1000, value, error)
+
+    def _record(self, probe, t_mono, success, latency_ms, value, error) -> None:
+        with self._lock:
+            self.results.append(Result(time.time() - (time.monotonic() - t_mono), t_mono, probe["name"], success,
+                                       latency_ms, value, error))
+
+    def recent(self, probe: str, since_mono: float) -> tuple[np.ndarray, np.ndarray]:
+        """(latencies ms, success flags) of ``probe``'s tries since ``since_mono``, for the live view."""
+        with self._lock:
+            rows = [(r.latency_ms, r.success) for r in self.results if r.probe == probe and r.t_mono >= since_mono]
+        return (np.fromiter((lat for lat, _ in rows), float, len(rows)),
+                np.fromiter((ok for _, ok in rows), bool, len(rows)))
+
+    def write(self, path: Path) -> int:
+        with self._lock:
+            rows = sorted(self.results, key=lambda r: r.t_mono)
+        columns = {name: [getattr(r, name) for r in rows] for name in SCHEMA.names}
+        pq.write_table(pa.table(columns, schema=SCHEMA), path)
+        return len(rows)
