@@ -22,6 +22,8 @@ from rich.text import Text
 
 from chaos.images import (
     BASE_IMAGE,
+    FAKETIME_LIBRARY,
+    FAKETIME_SOURCE_VERSION,
     HELPER_IMAGE,
     REQUIRED_IMAGES,
     SHOP_IMAGES,
@@ -40,6 +42,17 @@ ENGINE_NAME = "docker engine"
 PERMISSION_NAME = "docker permission"
 TOXIPROXY_RUN_NAME = "toxiproxy runs"
 IPTABLES_NAME = "iptables in helper"
+FAKETIME_NAME = "libfaketime in helper"
+FAKETIME_PROBE_OFFSET_S = 100
+# Inside the helper: the real clock from `date`, then a preloaded Python reading the skewed wall
+# clock, sleeping and waiting (the calls bookworm's own libfaketime breaks) on the monotonic clock.
+FAKETIME_PROBE = (
+    f"echo +{FAKETIME_PROBE_OFFSET_S} > /tmp/skew && date +%s.%N && "
+    f"test -f {FAKETIME_LIBRARY} && "
+    f"LD_PRELOAD={FAKETIME_LIBRARY} FAKETIME_TIMESTAMP_FILE=/tmp/skew FAKETIME_NO_CACHE=1 "
+    "FAKETIME_DONT_FAKE_MONOTONIC=1 python3 -c 'import threading,time; w=time.time(); m=time.monotonic(); "
+    "time.sleep(0.05); threading.Event().wait(0.05); print(w, time.monotonic()-m)'"
+)
 
 
 class Status(str, Enum):
@@ -116,6 +129,28 @@ def iptables_hint(output: str) -> str:
         "iptables fails inside containers on this engine: partition faults need netfilter "
         "in the kernel and NET_ADMIN (rootless engines do not grant it)"
     )
+
+
+def faketime_hint(output: str) -> str:
+    if "no such file" in output.lower() or "exit 1" in output.lower():
+        return f"the helper image lacks {FAKETIME_LIBRARY}: `docker rmi {HELPER_IMAGE}` and {SETUP_HINT}"
+    return f"rebuild libfaketime: `rm -rf .cache/faketime`, `docker rmi {HELPER_IMAGE}` and {SETUP_HINT}"
+
+
+def judge_faketime_probe(output: str) -> tuple[bool, str]:
+    """From the probe's output (real time, then skewed time and monotonic elapsed): works, and why."""
+    try:
+        real_line, faked_line = output.strip().splitlines()[-2:]
+        real = float(real_line)
+        faked, elapsed = (float(x) for x in faked_line.split())
+    except ValueError:
+        return False, f"unexpected output: {output.strip()[-160:] or 'none'}"
+    skew = faked - real
+    if not FAKETIME_PROBE_OFFSET_S - 5 <= skew <= FAKETIME_PROBE_OFFSET_S + 5:
+        return False, f"wall clock moved {skew:+.1f}s, expected +{FAKETIME_PROBE_OFFSET_S}s"
+    if not 0.09 <= elapsed < 5:
+        return False, f"sleep and wait took {elapsed:.3f}s on the monotonic clock, expected about 0.1s"
+    return True, f"{FAKETIME_SOURCE_VERSION}: wall clock {skew:+.1f}s, sleeps and monotonic clock intact"
 
 
 def parse_toxiproxy_version(body: str) -> str:
@@ -316,6 +351,25 @@ def _iptables_check(client, labels: dict[str, str]) -> Check:
     return Check(IPTABLES_NAME, Status.PASS, f"{lines[0]}, rules listable with NET_ADMIN")
 
 
+def _faketime_check(client, labels: dict[str, str]) -> Check:
+    container = None
+    try:
+        container = client.containers.run(HELPER_IMAGE, ["sh", "-c", FAKETIME_PROBE], detach=True, labels=labels,
+                                          network_mode="none")
+        result = container.wait(timeout=HELPER_RUN_TIMEOUT_S)
+        output = container.logs().decode(errors="replace")
+    except Exception as error:
+        return Check(FAKETIME_NAME, Status.FAIL, describe_engine_error(str(error)), faketime_hint(str(error)))
+    finally:
+        if container is not None:
+            _remove_quietly(container)
+    if result.get("StatusCode") != 0:
+        return Check(FAKETIME_NAME, Status.FAIL, f"exit {result.get('StatusCode')}: {output.strip()[-160:]}",
+                     faketime_hint(f"exit {result.get('StatusCode')} {output}"))
+    works, detail = judge_faketime_probe(output)
+    return Check(FAKETIME_NAME, Status.PASS if works else Status.FAIL, detail, None if works else faketime_hint(output))
+
+
 def _remove_quietly(container) -> None:
     try:
         container.remove(force=True)
@@ -335,6 +389,7 @@ def run_checks(connect: Callable[[], object] = _connect) -> list[Check]:
         checks += [Check(f"image {image}", Status.SKIP, "not checked: no engine") for image in REQUIRED_IMAGES]
         checks.append(Check(TOXIPROXY_RUN_NAME, Status.SKIP, "not checked: no engine"))
         checks.append(Check(IPTABLES_NAME, Status.SKIP, "not checked: no engine"))
+        checks.append(Check(FAKETIME_NAME, Status.SKIP, "not checked: no engine"))
         return checks
     try:
         image_checks = {image: _image_check(client, image) for image in REQUIRED_IMAGES}
@@ -346,8 +401,10 @@ def run_checks(connect: Callable[[], object] = _connect) -> list[Check]:
             checks.append(Check(TOXIPROXY_RUN_NAME, Status.SKIP, "not checked: image missing"))
         if image_checks[HELPER_IMAGE].status is Status.PASS:
             checks.append(_iptables_check(client, labels))
+            checks.append(_faketime_check(client, labels))
         else:
             checks.append(Check(IPTABLES_NAME, Status.SKIP, "not checked: image missing"))
+            checks.append(Check(FAKETIME_NAME, Status.SKIP, "not checked: image missing"))
     finally:
         client.close()
     return checks

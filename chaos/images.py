@@ -15,9 +15,16 @@ TOXIPROXY_API_PORT = 8474
 TOXIPROXY_GO_MODULE = "github.com/Shopify/toxiproxy/v2"
 
 BASE_IMAGE = "chaos-base:bookworm"
-# Same image as the base under a second name: fault helpers (iptables, faketime files) refer
-# to it by role, so the two may diverge later without touching callers.
+# The base plus libfaketime: short-lived fault helpers (iptables in a target's network
+# namespace, the clock volume) run from it. Built by setup FROM the base image.
 HELPER_IMAGE = "chaos-helper:bookworm"
+# libfaketime from the upstream snapshot Debian trixie packages: bookworm's 0.9.10 breaks
+# sleeps in Python targets (see docs/architecture.md, "Clock skew"). Built from the source
+# tarball (sha256 pinned) by setup; the helper image carries it at FAKETIME_LIBRARY.
+FAKETIME_SOURCE_VERSION = "0.9.10+2024-06-05+gba9ed5b2"
+FAKETIME_SOURCE_SUITE = "trixie"
+FAKETIME_ORIG_SHA256 = "879597d9b3469b062314dbac70b2dd3b393053086772999ed94401b8ddb412de"
+FAKETIME_LIBRARY = "/usr/local/lib/chaos/libfaketime.so.1"
 BASE_SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-redis", "redis-server", "iptables", "iproute2", "procps")
 # Label on the base image holding a hash of its recipe; setup rebuilds when it differs.
@@ -42,6 +49,10 @@ def shell_assignments() -> str:
         "TOXIPROXY_GO_MODULE": TOXIPROXY_GO_MODULE,
         "BASE_IMAGE": BASE_IMAGE,
         "HELPER_IMAGE": HELPER_IMAGE,
+        "FAKETIME_SOURCE_VERSION": FAKETIME_SOURCE_VERSION,
+        "FAKETIME_SOURCE_SUITE": FAKETIME_SOURCE_SUITE,
+        "FAKETIME_ORIG_SHA256": FAKETIME_ORIG_SHA256,
+        "FAKETIME_LIBRARY": FAKETIME_LIBRARY,
         "BASE_SUITE": BASE_SUITE,
         "BASE_PACKAGES": ",".join(BASE_PACKAGES),
         "RECIPE_LABEL": RECIPE_LABEL,

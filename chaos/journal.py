@@ -20,8 +20,11 @@ class Journal:
         self.path = path
         self.secret_values = list(secret_values or [])
         self._lock = threading.Lock()
-        self._seq = 0
+        # Reopened (by `chaos clean`), it goes on numbering where the run left off.
+        self._seq = max((e.get("seq", 0) for e in read_journal(path)), default=0) if path.exists() else 0
         self._handle = open(path, "a", encoding="utf-8")
+        if self._seq and not path.read_bytes().endswith(b"\n"):
+            self._handle.write("\n")  # end a line torn by a crash, so it stays one unreadable line, not two
 
     def append(self, event: str, **fields) -> dict:
         with self._lock:
@@ -49,5 +52,5 @@ def read_journal(path: Path) -> list[dict]:
                 try:
                     events.append(json.loads(line))
                 except json.JSONDecodeError:
-                    break  # a torn last line after a crash: everything before it stands
+                    continue  # a line torn by a crash (`chaos clean` may append after it): skip it
     return events

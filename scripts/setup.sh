@@ -15,6 +15,8 @@ set -euo pipefail
 
 # Bump when the way the base rootfs is built changes (the package list is hashed by itself).
 BASE_RECIPE_VERSION=2
+# Bump when the way the helper image or its libfaketime is built changes.
+HELPER_RECIPE_VERSION=1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$REPO/.venv"
@@ -407,17 +409,116 @@ ensure_base_image() {
         build_base_image "$recipe"
         ok "base image" "$BASE_IMAGE built, recipe $recipe"
     fi
-    if [ "$(image_id "$HELPER_IMAGE")" != "$(image_id "$BASE_IMAGE")" ]; then
-        docker tag "$BASE_IMAGE" "$HELPER_IMAGE"
-        ok "helper image" "$HELPER_IMAGE tagged"
-    else
-        ok "helper image" "$HELPER_IMAGE = $BASE_IMAGE"
-    fi
     if [ -n "$previous" ] && [ "$previous" != "$(image_id "$BASE_IMAGE")" ] &&
         [ "$(docker image inspect --format '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
         # No --force: an old base that containers or child images still use stays until they go.
         docker image rm "$previous" >/dev/null 2>&1 || true
     fi
+}
+
+# ---------------------------------------------------------------- libfaketime and the helper image
+
+faketime_paths() {
+    FAKETIME_DIR="$CACHE/faketime"
+    FAKETIME_TARBALL="$FAKETIME_DIR/faketime_${FAKETIME_SOURCE_VERSION}.orig.tar.xz"
+    FAKETIME_LIB="$FAKETIME_DIR/$FAKETIME_SOURCE_VERSION/libfaketime.so.1"
+}
+
+tarball_verified() { [ -f "$1" ] && [ "$(sha256_of <"$1")" = "$FAKETIME_ORIG_SHA256" ]; }
+
+# Debian's source package, through apt with a private configuration (the host's apt is left
+# alone): one deb-src entry for the suite that packages the snapshot we need. The .dsc and
+# .debian.tar.xz may answer 404; only the upstream tarball is used and its sha256 is pinned,
+# so apt's exit code is not what decides.
+fetch_faketime_source() {
+    tarball_verified "$FAKETIME_TARBALL" && return 0
+    local mirror apt_dir
+    mirror=${CHAOS_DEBIAN_MIRROR:-$("$PY" "$REPO/scripts/debian_mirror.py" "$BASE_SUITE" || echo http://deb.debian.org/debian)}
+    mkdir -p "$FAKETIME_DIR"
+    if command -v apt-get >/dev/null && [ -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+        apt_dir="$FAKETIME_DIR/apt"
+        mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+        echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $FAKETIME_SOURCE_SUITE main" \
+            >"$apt_dir/sources.list"
+        local apt_options=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+            -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1
+            -o "APT::Sandbox::User=$(id -un)")
+        say "libfaketime: fetching Debian $FAKETIME_SOURCE_SUITE's source of faketime $FAKETIME_SOURCE_VERSION"
+        run_logged faketime-apt-update apt-get "${apt_options[@]}" update
+        (cd "$FAKETIME_DIR" && apt-get "${apt_options[@]}" source --download-only faketime) \
+            >"$LOGS/faketime-apt-source.log" 2>&1 || true
+        rm -rf "$apt_dir" # the suite's source index (10 MB) is needed once
+    else
+        say "libfaketime: no apt here; fetching the source tarball from $mirror"
+        curl -fsS -m 120 -o "$FAKETIME_TARBALL" \
+            "$mirror/pool/main/f/faketime/faketime_${FAKETIME_SOURCE_VERSION}.orig.tar.xz" ||
+            die "could not download faketime_${FAKETIME_SOURCE_VERSION}.orig.tar.xz from $mirror"
+    fi
+    rm -f "$FAKETIME_DIR"/*.dsc "$FAKETIME_DIR"/*.debian.tar.*
+    [ -f "$FAKETIME_TARBALL" ] ||
+        die "Debian $FAKETIME_SOURCE_SUITE has no faketime_${FAKETIME_SOURCE_VERSION}.orig.tar.xz (log: $LOGS/faketime-apt-source.log); update FAKETIME_SOURCE_VERSION and FAKETIME_ORIG_SHA256 in chaos/images.py"
+    if ! tarball_verified "$FAKETIME_TARBALL"; then
+        rm -f "$FAKETIME_TARBALL"
+        die "the faketime source tarball does not match its pinned sha256 $FAKETIME_ORIG_SHA256 (removed it)"
+    fi
+}
+
+build_faketime_library() {
+    local stamp="$FAKETIME_LIB.source-sha256"
+    if [ -f "$FAKETIME_LIB" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$FAKETIME_ORIG_SHA256" ]; then
+        return 0
+    fi
+    fetch_faketime_source
+    if ! command -v make >/dev/null || ! command -v cc >/dev/null; then
+        { is_root && is_debian; } || die "building libfaketime needs a C compiler and make (Debian: apt-get install gcc make libc6-dev)"
+        apt_install gcc make libc6-dev
+    fi
+    local work
+    work=$(mktemp -d)
+    tar -xJf "$FAKETIME_TARBALL" -C "$work" --strip-components=1
+    say "libfaketime: building $FAKETIME_SOURCE_VERSION (make -C src)"
+    run_logged faketime-make make -C "$work/src" libfaketime.so.1
+    mkdir -p "$(dirname "$FAKETIME_LIB")"
+    install -m 0644 "$work/src/libfaketime.so.1" "$FAKETIME_LIB"
+    echo "$FAKETIME_ORIG_SHA256" >"$stamp"
+    rm -rf "$work"
+}
+
+helper_recipe_hash() {
+    printf 'v%s base=%s faketime=%s lib=%s path=%s' "$HELPER_RECIPE_VERSION" "$(image_id "$BASE_IMAGE")" \
+        "$FAKETIME_SOURCE_VERSION" "$(sha256_of <"$FAKETIME_LIB")" "$FAKETIME_LIBRARY" | sha256_of | cut -c1-16
+}
+
+# chaos-helper = chaos-base + libfaketime at FAKETIME_LIBRARY. Its recipe label hashes the base
+# image id and the library, so a run with nothing changed only compares two strings.
+ensure_helper_image() {
+    faketime_paths
+    build_faketime_library
+    local recipe current previous context said
+    recipe=$(helper_recipe_hash)
+    current=$(docker image inspect --format "{{ index .Config.Labels \"$RECIPE_LABEL\" }}" "$HELPER_IMAGE" 2>/dev/null || true)
+    if [ "$current" = "$recipe" ]; then
+        ok "helper image" "$HELPER_IMAGE present, recipe $recipe"
+        return
+    fi
+    previous=$(image_id "$HELPER_IMAGE")
+    context=$(mktemp -d)
+    cp "$FAKETIME_LIB" "$context/libfaketime.so.1"
+    printf '%s\n' "FROM $BASE_IMAGE" \
+        "COPY libfaketime.so.1 $FAKETIME_LIBRARY" \
+        "LABEL $RECIPE_LABEL=$recipe chaos.faketime=$FAKETIME_SOURCE_VERSION" >"$context/Dockerfile"
+    # The legacy builder works on every engine (no buildx); --pull=false: the base is local only.
+    run_logged docker-build-helper env DOCKER_BUILDKIT=0 docker build --pull=false -t "$HELPER_IMAGE" "$context"
+    rm -rf "$context"
+    # ld.so only warns when a preload fails: look for the warning.
+    said=$(docker run --rm --label chaos.managed=true --label "$SETUP_RUN_LABEL" --network none "$HELPER_IMAGE" \
+        sh -c "LD_PRELOAD=$FAKETIME_LIBRARY FAKETIME=+0 /bin/true 2>&1") || die "$HELPER_IMAGE does not run: $said"
+    [ -z "$said" ] || die "libfaketime does not load in $HELPER_IMAGE: $said"
+    if [ -n "$previous" ] && [ "$previous" != "$(image_id "$HELPER_IMAGE")" ] &&
+        [ "$(docker image inspect --format '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
+        docker image rm "$previous" >/dev/null 2>&1 || true
+    fi
+    ok "helper image" "$HELPER_IMAGE built, recipe $recipe, libfaketime $FAKETIME_SOURCE_VERSION"
 }
 
 ensure_shop_images() {
@@ -481,6 +582,7 @@ main() {
     ensure_docker_engine
     ensure_toxiproxy_image
     ensure_base_image
+    ensure_helper_image
     ensure_shop_images
     ensure_chromium
 

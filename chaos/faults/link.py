@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.plan import FaultPlan
-from chaos.toxiproxy import Toxic, ToxiproxyClient
+from chaos.plan import FaultPlan, LinkPlan
+from chaos.spec import LINK
+from chaos.toxiproxy import TOXIPROXY_API_PORT, Toxic, ToxiproxyClient
 
 
 def build(plan: FaultPlan, system) -> "LinkFault":
     proxy = system.proxies[plan.target]
     return LinkFault(plan, proxy.client, proxy.link.proxy_name)
+
+
+def from_ledger(plan: FaultPlan, client, run_id: str):
+    """For `chaos clean`: the link's Toxiproxy container of that run, found by label, if it is still there."""
+    containers = client.containers.list(filters={"label": [f"chaos.run={run_id}", f"chaos.link={plan.target}"]})
+    if not containers:
+        return _Gone(plan)  # the proxy, and the fault in it, went with its container
+    bindings = containers[0].attrs["NetworkSettings"]["Ports"].get(f"{TOXIPROXY_API_PORT}/tcp") or []
+    port = next(int(b["HostPort"]) for b in bindings if b.get("HostPort"))
+    source, target, link_port = LINK.match(plan.target).groups()
+    proxy = LinkPlan(plan.target, source, target, int(link_port)).proxy_name
+    return LinkFault(plan, ToxiproxyClient(f"http://127.0.0.1:{port}"), proxy)
+
+
+@dataclass
+class _Gone:
+    plan: FaultPlan
+
+    def revert(self) -> None:
+        return None
 
 
 @dataclass
@@ -23,8 +44,8 @@ class LinkFault:
     def id(self) -> str:
         return self.plan.id
 
-    def toxics(self) -> list[Toxic]:
-        params = dict(self.plan.params)
+    def toxics(self, change: dict | None = None) -> list[Toxic]:
+        params = {**self.plan.params, **(change or {})}
         stream, toxicity = params.pop("stream"), params.pop("toxicity")  # the rest are toxic attributes
         streams = ("upstream", "downstream") if stream == "both" else (stream,)
         return [Toxic(f"chaos-{self.plan.id}-{s}", self.plan.kind, s, toxicity, params) for s in streams]
@@ -34,6 +55,11 @@ class LinkFault:
             self.client.set_enabled(self.proxy, False)
             return
         for toxic in self.toxics():
+            self.client.add_or_update_toxic(self.proxy, toxic)
+
+    def update(self, change: dict) -> None:
+        """A ramp step: the toxic's attributes changed in place (PATCH), the connections it holds stay."""
+        for toxic in self.toxics(change):
             self.client.add_or_update_toxic(self.proxy, toxic)
 
     def revert(self) -> None:
