@@ -70,9 +70,13 @@ Overall verdict
     error) > held.
 
 Secrets
-    Every string of ``plan["secrets"]``, and values of target environment entries whose
-    key looks secret (PASSWORD, TOKEN, SECRET, KEY, ...), is replaced by ``***`` in the
-    whole summary.  Target environments are never copied into the summary.
+    A real plan.json holds no secret values: the runner passes them to the renderers
+    (``render_all(..., secrets=)``) and scrubs the samples and Locust's logs before they
+    are read (see ``chaos/secrets.py``).  A plan written by other means may list
+    ``secrets`` or carry target environments; those strings, and environment values
+    whose key looks secret (PASSWORD, TOKEN, SECRET, KEY, ...) or that hold a password
+    in a URL, are replaced by ``***`` in the whole summary.  Target environments are
+    never copied into the summary.
 """
 
 from __future__ import annotations
@@ -88,6 +92,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from chaos.secrets import ordered, secret_env_values
+from chaos.secrets import scrub_text as _scrub_text
 
 SCHEMA = "chaos.summary/1"
 WINDOW_S = 1.0
@@ -123,6 +130,7 @@ class Run:
     samples: pd.DataFrame
     run_dir: Path
     warnings: list[str] = field(default_factory=list)
+    probes: pd.DataFrame | None = None  # probes.parquet, when the experiment has probes
 
 
 # ---------------------------------------------------------------- loading
@@ -138,7 +146,18 @@ def load_run(run_dir: str | Path) -> Run:
         raise RunDirError(f"{plan_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
     events, warnings = _read_journal(run_dir / "journal.jsonl")
     samples, more = _read_samples(run_dir / "samples.parquet")
-    return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=warnings + more)
+    probes = _read_probes(run_dir / "probes.parquet")
+    return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=warnings + more, probes=probes)
+
+
+def _read_probes(path: Path) -> pd.DataFrame | None:
+    """Probe results shaped as samples (one row per try, named by probe), so one judge serves both."""
+    if not path.is_file():
+        return None
+    frame = pd.read_parquet(path)
+    return pd.DataFrame({"t_wall": frame["t_wall"], "t_mono": frame["t_mono"], "latency_ms": frame["latency_ms"],
+                         "name": frame["probe"], "method": "PROBE", "status": 0, "success": frame["success"],
+                         "bytes": 0, "error": frame["error"]})
 
 
 def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
@@ -506,6 +525,12 @@ class _Analysis:
         return _Slice(self.lat[idx], self.ok[idx], self.status[idx], self.window_of[idx],
                       np.array(durations, dtype=float), self.bins, rng)
 
+    def _probe_analysis(self) -> "_Analysis":
+        if not hasattr(self, "_probes"):
+            run = Run(plan=self.plan, events=self.events, samples=self.run.probes, run_dir=self.run.run_dir)
+            self._probes = _Analysis(run, self.seed)
+        return self._probes
+
     def rel(self, mono: float | None) -> float | None:
         return None if mono is None else float(mono) - self.origin
 
@@ -580,7 +605,12 @@ class _Analysis:
         if metric not in METRICS:
             check["reason"] = f"unknown metric {metric!r}"
             return check
-        sl = self.phase_slice(phase, name_filter)
+        probe = entry.get("probe")
+        if probe:
+            check["filter"] = name_filter = f"probe {probe}"
+            sl = self._probe_analysis().phase_slice(phase, probe) if self.run.probes is not None else None
+        else:
+            sl = self.phase_slice(phase, name_filter)
         if sl is None:
             check["reason"] = f"{describe(metric, name_filter)} in phase {phase}: the phase did not run"
             return check
@@ -914,6 +944,32 @@ SCORE_FORMULA = ("score = 100 × Σ weight × (held + 0.5 × inconclusive) / Σ 
 
 # ---------------------------------------------------------------- public API
 
+@dataclass(frozen=True)
+class PhaseWindows:
+    """The requests of one phase of one run, each with the 1 s window it started in (for compare)."""
+
+    phase: str
+    latency_ms: np.ndarray
+    ok: np.ndarray
+    window: np.ndarray  # index into durations
+    durations: np.ndarray  # seconds per window; the last window of a segment may be shorter
+    start_s: float  # seconds since the run's first phase start
+    end_s: float
+
+
+def phase_windows(run: Run) -> dict[str, PhaseWindows]:
+    """Every phase of a run cut into the same 1 s windows the verdicts use, in journal order."""
+    a = _Analysis(run, 0)
+    first = a.segments[0].start if a.segments else a.origin
+    out = {}
+    for phase in a.phase_names:
+        sl = a.phase_slice(phase)
+        segments = [s for s in a.segments if s.phase == phase]
+        out[phase] = PhaseWindows(phase, sl.lat, sl.ok, sl.win, sl.durations,
+                                  segments[0].start - first, segments[-1].end - first)
+    return out
+
+
 def analyse(run: Run, seed: int | None = None) -> dict:
     if seed is None:
         seed = run.plan.get("seed")
@@ -964,17 +1020,18 @@ def exit_code(summary: dict) -> int:
 
 # ---------------------------------------------------------------- secrets and JSON hygiene
 
-_SECRET_KEY = re.compile(r"pass|token|secret|key|credential|auth|cookie|session", re.IGNORECASE)
+def secrets_of(plan: dict, extra=()) -> list[str]:
+    """Strings that must never be rendered, longest first (so overlapping ones go whole).
 
-
-def secrets_of(plan: dict) -> list[str]:
-    """Strings that must never be rendered, longest first (so overlapping ones go whole)."""
-    found = [s for s in plan.get("secrets") or [] if isinstance(s, str) and s]
+    A real plan.json holds no secret values (the runner passes them as ``extra``); a plan
+    written by hand or by another tool may list ``secrets`` or carry target environments.
+    """
+    found = [s for s in plan.get("secrets") or [] if isinstance(s, str) and s] + list(extra)
     for target in _targets(plan):
         env = target.get("env") or target.get("environment") or {}
         if isinstance(env, dict):
-            found += [str(v) for k, v in env.items() if v not in (None, "") and _SECRET_KEY.search(str(k))]
-    return sorted(set(found), key=len, reverse=True)
+            found += secret_env_values({k: v for k, v in env.items() if v not in (None, "", "<set>")})
+    return ordered(found)
 
 
 def _targets(plan: dict) -> list[dict]:
@@ -985,9 +1042,7 @@ def _targets(plan: dict) -> list[dict]:
 
 
 def scrub_text(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    return _scrub_text(text, secrets)
 
 
 def scrub(value: Any, secrets: list[str]) -> Any:

@@ -8,14 +8,16 @@ the plan's secrets; each rendered text is scrubbed once more before it is writte
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-from chaos.analysis import analyse, load_run, scrub_text, secrets_of
+from chaos.analysis import analyse, load_run, scrub, scrub_text, secrets_of
 
 FILES = {"html": "report.html", "md": "report.md", "junit": "junit.xml", "json": "summary.json"}
+COMPARE_FILES = {"html": "compare.html", "md": "compare.md", "json": "compare.json"}
 
 
 def _renderers() -> dict[str, Callable[[dict], str]]:
@@ -28,18 +30,54 @@ def _renderers() -> dict[str, Callable[[dict], str]]:
     return {"html": render_html, "md": render_markdown, "junit": render_junit, "json": render_json}
 
 
-def render_all(run_dir: str | Path, formats=("html", "md", "junit", "json"), seed: int | None = None) -> dict[str, Path]:
+def render_all(run_dir: str | Path, formats=("html", "md", "junit", "json"), seed: int | None = None,
+               secrets=()) -> dict[str, Path]:
+    """``secrets``: values the caller knows to be secret (the runner's); the run dir holds none."""
     unknown = [f for f in formats if f not in FILES]
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)}; choose from {', '.join(FILES)}")
     run = load_run(run_dir)
-    summary = analyse(run, seed=seed)
-    secrets = secrets_of(run.plan)
+    secrets = secrets_of(run.plan, secrets)
+    summary = scrub(analyse(run, seed=seed), secrets)
     renderers = _renderers()
     written = {}
     for fmt in formats:
         path = Path(run_dir) / FILES[fmt]
-        _write_atomically(path, scrub_text(renderers[fmt](summary), secrets))
+        text = renderers[fmt](summary)
+        if fmt == "md":
+            text += _baseline_section(Path(run_dir))
+        _write_atomically(path, scrub_text(text, secrets))
+        written[fmt] = path
+    return written
+
+
+def _baseline_section(run_dir: Path) -> str:
+    """report.md carries the comparison with a baseline when `chaos run --baseline` wrote one."""
+    path = run_dir / COMPARE_FILES["json"]
+    if not path.is_file():
+        return ""
+    from chaos.report.compare_markdown import render_compare_markdown
+
+    try:
+        comparison = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "\n> ⚠️ compare.json could not be read: no baseline comparison shown.\n"
+    return "\n" + render_compare_markdown(comparison, heading="Against the baseline", level=4)
+
+
+def write_comparison(comparison: dict, out_dir: str | Path, formats=("html", "md", "json")) -> dict[str, Path]:
+    """compare.html, compare.md and compare.json: pure functions of the comparison."""
+    from chaos.report.compare_html import render_compare_html
+    from chaos.report.compare_markdown import render_compare_markdown
+
+    renderers = {"html": render_compare_html, "md": render_compare_markdown,
+                 "json": lambda c: json.dumps(c, indent=2, ensure_ascii=False, allow_nan=False) + "\n"}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for fmt in formats:
+        path = out_dir / COMPARE_FILES[fmt]
+        _write_atomically(path, renderers[fmt](comparison))
         written[fmt] = path
     return written
 
@@ -57,4 +95,4 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-__all__ = ["FILES", "render_all"]
+__all__ = ["COMPARE_FILES", "FILES", "render_all", "write_comparison"]
