@@ -1,0 +1,1016 @@
+"""Chaos inside ordinary Python tests: a system started once and shared, fault contexts that always
+revert, load in Locust's own process, results judged like YAML hypotheses, a run dir and a report
+per test.
+
+This is the interactive counterpart of ``runner.py`` and, like it, the only place here with side
+effects (through ``system``, ``faults`` and ``load``). The pytest plugin wires it into fixtures;
+nothing in this module imports pytest, and nothing imports Locust or gevent.
+
+Links: a fault on ``api -> redis`` needs a Toxiproxy in that path, and ambassadors exist only for
+the links the system was started with. ``SystemSpec.links`` says which: by default
+``("dependencies",)``, every ``depends_on`` edge of the compose file, to every port its target
+publishes or its image exposes, plus the edge link ``load -> service:port`` that load drives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import threading
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from chaos import __version__, spec
+from chaos.errors import ChaosError, EnvironmentProblem, SpecError
+from chaos.journal import Journal
+from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
+from chaos.results import LoadResult, ResultPolicy
+
+DEPENDENCIES = "dependencies"
+SCOPES = ("session", "module")
+FIRST_SAMPLE_TIMEOUT = 60.0
+DEFAULT_MAX_LOAD = 600.0
+SYSTEM_EVENTS = ("target_started", "link_created", "system_healthy", "system_attached")
+
+
+class UsageProblem(ChaosError):
+    """The test asked for something the system cannot do (a link it does not route, a load with no
+    locustfile): a mistake in the test, told in one sentence."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- describing a system
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """Which targets to start, which links to route through Toxiproxy, and load defaults.
+
+    Build one with ``SystemSpec.from_compose(...)`` or ``SystemSpec.from_experiment(...)``; relative
+    paths are taken from the current directory at that moment (pass ``base=`` to change that).
+    Equal specs share one running system."""
+
+    compose: str | None = None
+    experiment: str | None = None
+    links: tuple[str, ...] = (DEPENDENCIES,)
+    edge: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+    locustfile: str | None = None
+    user_classes: tuple[str, ...] = ()
+    name: str | None = None
+    scope: str | None = None
+
+    @classmethod
+    def from_compose(cls, compose: str | Path, *, links=(DEPENDENCIES,), edge: str | None = None,
+                     variables: dict[str, str] | None = None, locustfile: str | Path | None = None,
+                     user_classes=(), name: str | None = None, scope: str | None = None,
+                     base: str | Path | None = None) -> "SystemSpec":
+        """Targets from a compose file. ``links``: ``"from -> to:port"`` strings and/or ``"dependencies"``
+        (every depends_on edge); ``edge``: the ``service:port`` that load drives (default: the one
+        service nobody depends on, when it has a single port)."""
+        root = Path(base) if base else Path.cwd()
+        links = (links,) if isinstance(links, str) else tuple(links)
+        return cls(compose=str((root / compose).resolve()), links=links, edge=edge,
+                   variables=tuple(sorted((variables or {}).items())),
+                   locustfile=str((root / locustfile).resolve()) if locustfile else None,
+                   user_classes=tuple(user_classes), name=name, scope=_scope(scope))
+
+    @classmethod
+    def from_experiment(cls, experiment: str | Path, *, links=(), variables: dict[str, str] | None = None,
+                        name: str | None = None, scope: str | None = None,
+                        base: str | Path | None = None) -> "SystemSpec":
+        """Targets, links, edge and load (locustfile, users) of an experiment file; its faults,
+        phases and hypotheses are not used. ``links`` adds links to the experiment's own."""
+        root = Path(base) if base else Path.cwd()
+        links = (links,) if isinstance(links, str) else tuple(links)
+        return cls(experiment=str((root / experiment).resolve()), links=links,
+                   variables=tuple(sorted((variables or {}).items())), name=name, scope=_scope(scope))
+
+    def resolve(self, exposed_ports=lambda image: []) -> "ResolvedSystem":
+        """Read the files and fix the links. ``exposed_ports(image)`` lists ports an image exposes
+        (Docker knows; tests pass a stub). Raises SpecError or UsageProblem."""
+        variables = dict(self.variables)
+        load: dict = {}
+        if self.experiment:
+            loaded = spec.load_experiment(self.experiment, variables)
+            services, experiment = loaded.services, loaded.experiment
+            explicit, edge = list(experiment.links), self.edge or experiment.load.target
+            load = make_plan(loaded).load
+            name = self.name or experiment.name
+        elif self.compose:
+            services = spec.load_compose(self.compose, variables)
+            explicit, edge = [], self.edge
+            name = self.name or Path(self.compose).parent.name
+            if self.locustfile:
+                load = {"locustfile": self.locustfile, "user_classes": list(self.user_classes)}
+        else:
+            raise UsageProblem("a SystemSpec needs a compose file or an experiment file")
+        links = explicit + [link for entry in self.links for link in _expand(entry, services, exposed_ports)]
+        edge = edge or _inferred_edge(services, exposed_ports)
+        if edge:
+            links.append(f"{spec.EDGE} -> {edge}")
+        links = list(dict.fromkeys(spec.normalise_link(link) for link in links))
+        _check_links(links, services)
+        return ResolvedSystem(_label_safe(name), services, links, edge, load)
+
+
+@dataclass
+class ResolvedSystem:
+    name: str
+    services: dict[str, spec.Service]
+    links: list[str]
+    edge: str | None
+    load: dict  # defaults for chaos.load(): locustfile, user_classes, users, ...
+
+
+def _scope(scope: str | None) -> str | None:
+    if scope is not None and scope not in SCOPES:
+        raise UsageProblem(f"scope {scope!r}: use one of {', '.join(SCOPES)}")
+    return scope
+
+
+def _ports(service: spec.Service, exposed_ports) -> list[int]:
+    return list(dict.fromkeys(service.container_ports() + list(exposed_ports(service.image))))
+
+
+def _expand(entry: str, services: dict[str, spec.Service], exposed_ports) -> list[str]:
+    if entry != DEPENDENCIES:
+        if not spec.LINK.match(entry):
+            raise UsageProblem(f"link {entry!r} is not 'from -> to:port' (e.g. 'api -> redis:6379') "
+                               f"nor {DEPENDENCIES!r}")
+        return [entry]
+    links = []
+    for name, service in services.items():
+        for dependency in service.dependencies():
+            ports = _ports(services[dependency], exposed_ports)
+            links += [f"{name} -> {dependency}:{port}" for port in ports]
+    return links
+
+
+def _inferred_edge(services: dict[str, spec.Service], exposed_ports) -> str | None:
+    """The one service that nothing depends on, if it has exactly one port: what clients talk to."""
+    depended = {d for s in services.values() for d in s.dependencies()}
+    tops = [name for name in services if name not in depended]
+    if len(tops) == 1:
+        ports = _ports(services[tops[0]], exposed_ports)
+        if len(ports) == 1:
+            return f"{tops[0]}:{ports[0]}"
+    return None
+
+
+def _check_links(links: list[str], services: dict[str, spec.Service]) -> None:
+    problems = []
+    for link in links:
+        source, target, _ = spec.LINK.match(link).groups()
+        if source != spec.EDGE and source not in services:
+            problems.append(f"link {link!r}: {source!r} is not a service (services: {', '.join(services)})")
+        if target not in services:
+            problems.append(f"link {link!r}: {target!r} is not a service (services: {', '.join(services)})")
+    if problems:
+        raise UsageProblem("; ".join(problems))
+
+
+def _label_safe(name: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.")[:60] or "system"
+
+
+# ---------------------------------------------------------------- running systems
+
+@dataclass
+class RunningSystem:
+    """A started (or adopted) system: what tests and fault contexts reach it through."""
+
+    resolved: ResolvedSystem
+    system: object  # chaos.system.System
+    events: list[dict]  # what starting it journaled: copied into each test's journal
+    reused: bool = False
+
+    def __repr__(self) -> str:
+        return f"<system {self.name} run {self.run_id}{' (reused)' if self.reused else ''}: {', '.join(self.services)}>"
+
+    @property
+    def plan(self) -> Plan:
+        return self.system.plan
+
+    @property
+    def run_id(self) -> str:
+        return self.plan.run_id
+
+    @property
+    def name(self) -> str:
+        return self.plan.experiment
+
+    @property
+    def services(self) -> list[str]:
+        return [t.name for t in self.plan.targets]
+
+    @property
+    def links(self) -> list[str]:
+        return [link.name for link in self.plan.links]
+
+    @property
+    def edge_url(self) -> str:
+        if not any(link.is_edge for link in self.plan.links):
+            raise UsageProblem(f"system {self.name} has no edge link, so there is nothing to drive load "
+                               f"at: give SystemSpec(edge='service:port') or chaos_edge in the pytest configuration")
+        return self.system.edge_url()
+
+    def url(self, service: str, port: int | None = None) -> str:
+        """``http://127.0.0.1:<host port>`` of a target port published on loopback."""
+        target = next((t for t in self.plan.targets if t.name == service), None)
+        if target is None:
+            raise UsageProblem(f"{service!r} is not a service of {self.name} (services: {', '.join(self.services)})")
+        if port is None:
+            if len(target.ports) != 1:
+                raise UsageProblem(f"service {service} publishes ports {target.ports}: name one")
+            port = target.ports[0]
+        return f"http://127.0.0.1:{self.system.published(service, port)}"
+
+    def link(self, source: str, target: str, port: int | None = None) -> str:
+        """The routed link ``source -> target[:port]``, or a UsageProblem saying how to route it."""
+        if ":" in target and port is None:
+            target, port_text = target.rsplit(":", 1)
+            port = int(port_text)
+        found = [link for link in self.plan.links if link.source == source and link.target == target
+                 and (port is None or link.port == int(port))]
+        if len(found) == 1:
+            return found[0].name
+        wanted = f"{source} -> {target}" + (f":{port}" if port is not None else "")
+        if not found:
+            raise UsageProblem(f"link {wanted} is not routed through Toxiproxy in system {self.name} "
+                               f"(routed: {', '.join(self.links) or 'none'}); add it to SystemSpec(links=[...]) "
+                               f"or chaos_links in the pytest configuration")
+        raise UsageProblem(f"{wanted} matches several links ({', '.join(f.name for f in found)}): give port=")
+
+
+def engine():
+    from chaos.system import engine as docker_engine
+
+    return docker_engine()
+
+
+def image_exposed_ports(client):
+    def exposed(image: str) -> list[int]:
+        try:
+            config = client.images.get(image).attrs.get("Config") or {}
+        except Exception:  # noqa: BLE001 - a missing image exposes nothing; starting it will say so
+            return []
+        return sorted(int(key.split("/")[0]) for key, _ in (config.get("ExposedPorts") or {}).items()
+                      if key.endswith("/tcp"))
+
+    return exposed
+
+
+class SystemPool:
+    """Running systems, one per (spec, owner): owner ``session`` or a module's node id. Systems are
+    removed when their owner ends (``release``) and at ``close``, unless kept; a reused system is
+    adopted, never started nor removed."""
+
+    def __init__(self, keep: bool = False, reuse: str | None = None, worker: str | None = None):
+        self.keep, self.reuse, self.worker = keep, reuse, worker
+        self.systems: dict[tuple, RunningSystem] = {}
+        self.failures: dict[tuple, BaseException] = {}
+        self.kept: list[RunningSystem] = []
+        self._client = None
+        self._previous_sigterm = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = engine()
+        return self._client
+
+    def acquire(self, system_spec: SystemSpec, owner: str = "session") -> RunningSystem:
+        key = (system_spec, owner)
+        if key in self.failures:  # a system that failed to start fails every test that wants it, fast
+            raise self.failures[key]
+        if key not in self.systems:
+            try:
+                self.systems[key] = self._start(system_spec)
+            except (ChaosError, SpecError) as exc:
+                self.failures[key] = exc
+                raise
+        return self.systems[key]
+
+    def release(self, owner: str) -> None:
+        self._stop_all([k for k in self.systems if k[1] == owner])
+
+    def close(self) -> None:
+        try:
+            self._stop_all(list(self.systems))
+        finally:
+            self._restore_sigterm()
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _stop_all(self, keys: list[tuple]) -> None:
+        """Every system goes, even if removing an earlier one failed (that failure is raised after)."""
+        errors = []
+        for key in keys:
+            try:
+                self._stop(self.systems.pop(key))
+            except Exception as exc:  # noqa: BLE001 - the others must still be removed
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _start(self, system_spec: SystemSpec) -> RunningSystem:
+        from chaos.system import System
+
+        resolved = system_spec.resolve(image_exposed_ports(self.client))
+        name = f"{resolved.name}-{self.worker}" if self.worker else resolved.name
+        events: list[dict] = []
+
+        def record(event: str, **fields) -> None:
+            events.append({"event": event, **fields})
+
+        if self.reuse:
+            plan = make_system_plan(name, resolved.services, resolved.links, run_id=self.reuse)
+            system = System(plan, self.client, on_event=record)
+            system.attach()
+            return RunningSystem(resolved, system, events, reused=True)
+        draft = System(make_system_plan(name, resolved.services, []), self.client, on_event=record)
+        missing = draft.build_missing()
+        if missing:
+            raise EnvironmentProblem(f"image(s) not found: {', '.join(missing)} (run `make setup`, or build them)")
+        if DEPENDENCIES in system_spec.links:  # the images exist now: the ports they expose count
+            resolved = system_spec.resolve(image_exposed_ports(self.client))
+        plan = make_system_plan(name, resolved.services, resolved.links)
+        system = System(plan, self.client, on_event=record)
+        self._install_sigterm()
+        try:
+            system.up()
+        except BaseException:
+            system.down()
+            raise
+        return RunningSystem(resolved, system, events)
+
+    def _stop(self, running: RunningSystem) -> None:
+        if running.reused:
+            for proxy in running.system.proxies.values():
+                proxy.client.close()
+            return
+        if self.keep:
+            self.kept.append(running)
+            return
+        running.system.down()
+
+    # SIGTERM (CI cancelling a job) would kill pytest with no teardown: while systems run it
+    # becomes KeyboardInterrupt, so contexts revert and fixtures remove what they started.
+    def _install_sigterm(self) -> None:
+        if self._previous_sigterm is None and threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+# ---------------------------------------------------------------- one test
+
+class FaultContext:
+    """One fault, injected on ``__enter__`` (or ``inject()``) and reverted on ``__exit__`` (or
+    ``revert()``) whatever ended the block: an assertion, an error, KeyboardInterrupt. Both are
+    idempotent; the test's teardown reverts anything still injected. A fault that changes while
+    active (a ramp, a crash loop, a drift) or reverts by itself (``restart_after``) has a timer
+    thread for that, stopped on revert."""
+
+    def __init__(self, chaos: "Chaos", plan: FaultPlan, adapter, revert_after: float | None = None):
+        self.chaos, self.plan, self.adapter = chaos, plan, adapter
+        self.revert_after = revert_after
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    @property
+    def id(self) -> str:
+        return self.plan.id
+
+    @property
+    def active(self) -> bool:
+        return self.plan.id in self.chaos.active
+
+    def inject(self) -> "FaultContext":
+        self.chaos._inject(self)
+        return self
+
+    def revert(self, reason: str = "context exit") -> None:
+        self._stop.set()
+        self.chaos._revert(self, reason)
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=90)
+
+    def __enter__(self) -> "FaultContext":
+        return self.inject()
+
+    def __exit__(self, *exc_info) -> bool:
+        self.revert()
+        return False
+
+    def _start_timer(self) -> None:
+        steps = [(u["after"], "update", u["set"]) for u in self.plan.updates]
+        if self.revert_after is not None:
+            steps.append((self.revert_after, "revert", None))
+        if not steps:
+            return
+        self._stop.clear()
+        started = time.monotonic()
+
+        def run() -> None:
+            for after, action, change in sorted(steps, key=lambda s: s[0]):
+                if self._stop.wait(max(0.0, started + after - time.monotonic())):
+                    return
+                if action == "update":
+                    self.chaos._update(self, change)
+                else:
+                    self.chaos._revert(self, "restart_after")
+                    return
+
+        self._timer = threading.Thread(target=run, name=f"chaos-fault-{self.id}", daemon=True)
+        self._timer.start()
+
+    def __repr__(self) -> str:
+        return f"<fault {self.plan.id} {self.plan.name} ({'active' if self.active else 'inactive'})>"
+
+
+@dataclass
+class _Phase:
+    base: str
+    name: str
+
+
+class Chaos:
+    """What the ``chaos`` fixture hands a test: faults as context managers, load, waits, and at the
+    end a run dir with journal, samples and reports (``close``)."""
+
+    def __init__(self, system: RunningSystem, run_dir: Path, name: str, description: str = "", seed: int = 0,
+                 policy: ResultPolicy | None = None, formats=("html", "md", "junit", "json")):
+        self.system = system
+        self.run_dir = Path(run_dir)
+        self.name = name
+        self.description = description
+        self.seed = seed
+        self.formats = tuple(formats)
+        self.run_id = self.run_dir.name
+        self.report = self.run_dir / "report.html"
+        self.policy = policy or ResultPolicy()
+        self.policy.report = self.report
+        self.policy.record = self._record_expectation
+        self.faults: list[FaultContext] = []
+        self.active: dict[str, FaultContext] = {}
+        self.loads: list[LoadRun] = []
+        self.expectations: list[dict] = []
+        self.records: list[dict] = []
+        self.closed = False
+        self._lock = threading.RLock()  # fault timers (restart_after, ramps) act from their own threads
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.run_dir / "journal.jsonl")
+        self._log("run_started", run_id=self.run_id, experiment=name, harness_version=__version__, git_rev=None,
+                  seed=seed, host={"cores": os.cpu_count(), "python": platform.python_version()},
+                  system_run_id=system.run_id, test=description)
+        for event in system.events:
+            self._log(event["event"], **{k: v for k, v in event.items() if k != "event"})
+
+    def _log(self, event: str, **fields) -> dict:
+        with self._lock:
+            record = self.journal.append(event, **fields)
+            self.records.append(record)
+            return record
+
+    # -- faults
+
+    def fault(self, type: str, *, revert_after=None, **fields) -> FaultContext:
+        """Any fault of the experiment language, with its YAML fields: ``chaos.fault("timeout",
+        link="api -> redis:6379", timeout="2s")``, ``chaos.fault("cpu", service="api", cpus=0.2)``.
+        Not injected until entered. A fault that changes while active (ramp, crash_loop, drift,
+        strobe) takes ``duration=``, the span its changes are laid over."""
+        from pydantic import TypeAdapter, ValidationError
+
+        from chaos.units import parse_duration
+
+        if "repeat" in fields or "times" in fields:
+            raise UsageProblem(f"fault {type!r}: repeat/times belong to experiments; in a test, use a loop of blocks")
+        try:
+            model = TypeAdapter(spec.Fault).validate_python({"type": type, "duration": 0, **fields})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'type'}: {e['msg']}" for e in exc.errors())
+            raise UsageProblem(f"fault {type!r}: {problems}") from None
+        problems = [f"{'.'.join(map(str, path)) or type}: {message}" for path, message in model.problems()
+                    if not (path == ("duration",) and "duration" not in fields)]
+        problems += self._unknown_services(model)
+        if problems:
+            raise UsageProblem(f"fault {type!r}: {'; '.join(problems)}")
+        _family(model.family)
+        plan = FaultPlan(id=f"f{len(self.faults) + 1}", name=f"{model.type} on {model.target()}", kind=model.type,
+                         family=model.family, target=model.target(), params=model.params(), at=0.0,
+                         duration=model.duration, updates=model.updates())
+        if plan.family == "link" and plan.target not in self.system.links:
+            source, rest = plan.target.split(" -> ")
+            self.system.link(source, rest)  # raises the "not routed" explanation
+        from chaos import faults
+
+        context = FaultContext(self, plan, faults.build(plan, self.system.system),
+                               parse_duration(revert_after) if revert_after is not None else None)
+        self.faults.append(context)
+        return context
+
+    def _unknown_services(self, model) -> list[str]:
+        services = set(self.system.services)
+        named = [model.service, *(model.services or [])] if isinstance(model, spec.TargetedFault) else []
+        if isinstance(model, spec.ClockSkew):
+            named.append(model.service)
+        if isinstance(model, spec.Partition):
+            named += [name for _, name in model.services()]
+        problems = [f"{name!r} is not a service of system {self.system.name} (services: {', '.join(sorted(services))})"
+                    for name in named if name and name not in services]
+        if isinstance(model, spec.ClockSkew) and model.service in services:
+            target = next(t for t in self.system.plan.targets if t.name == model.service)
+            if target.clock != "skewable":
+                problems.append(f"service {model.service!r} is not declared skewable: add `clock: skewable` to it in "
+                                f"the compose file (the system must start it with libfaketime preloaded)")
+        return problems
+
+    def link_fault(self, type: str, source: str, target: str, *, port: int | None = None, **fields) -> FaultContext:
+        """A Toxiproxy fault on the routed link ``source -> target`` (any of latency, bandwidth,
+        slow_close, timeout, reset_peer, slicer, limit_data, down)."""
+        return self.fault(type, link=self.system.link(source, target, port), **fields)
+
+    def latency(self, source: str, target: str, ms, jitter=0, *, port: int | None = None,
+                stream: str = "downstream", toxicity=1.0) -> FaultContext:
+        """Delay ``target``'s answers to ``source`` by ``ms`` (± ``jitter``); ``stream="upstream"``
+        delays the requests instead, ``"both"`` both ways."""
+        return self.link_fault("latency", source, target, port=port, latency=ms, jitter=jitter, stream=stream,
+                               toxicity=toxicity)
+
+    def bandwidth(self, source: str, target: str, rate, *, port: int | None = None, stream: str = "downstream",
+                  toxicity=1.0) -> FaultContext:
+        """Cap ``target -> source`` throughput at ``rate`` (KB/s, or ``"64KB/s"``)."""
+        return self.link_fault("bandwidth", source, target, port=port, rate=rate, stream=stream, toxicity=toxicity)
+
+    def down(self, source: str, target: str, *, port: int | None = None) -> FaultContext:
+        """Take the link down: its listener stops, open connections drop, new ones are refused."""
+        return self.link_fault("down", source, target, port=port)
+
+    def partition(self, *groups, isolate=None, bridge: str | None = None, one_way: bool = False) -> FaultContext:
+        """Cut groups of services from each other (iptables in their namespaces): ``partition(["api"],
+        ["redis"])``, ``partition("api", "redis")``, or ``partition(isolate="redis")``."""
+        fields: dict = {"direction": "one-way" if one_way else "both"}
+        if isolate is not None:
+            fields["isolate"] = isolate
+        else:
+            fields["groups"] = [[group] if isinstance(group, str) else list(group) for group in groups]
+        if bridge:
+            fields["bridge"] = bridge
+        return self.fault("partition", **fields)
+
+    def kill(self, service: str, *, signal: str = "SIGKILL", restart_after=None) -> FaultContext:
+        """Signal the service's main process; it is started again (and waited for until healthy) on exit,
+        or after ``restart_after`` ("5s") if that comes first."""
+        return self.fault("kill", service=service, signal=signal, revert_after=restart_after)
+
+    def stop(self, service: str, *, grace="10s", restart_after=None) -> FaultContext:
+        return self.fault("stop", service=service, grace=grace, revert_after=restart_after)
+
+    def restart(self, service: str, *, grace="10s") -> FaultContext:
+        return self.fault("restart", service=service, grace=grace)
+
+    def pause(self, service: str, *, resume_after=None) -> FaultContext:
+        """Freeze every process of the service (cgroup freezer) until exit (or ``resume_after``)."""
+        return self.fault("pause", service=service, revert_after=resume_after)
+
+    def skew(self, service: str, offset=None, *, drift=None, strobe: dict | None = None, duration=None) -> FaultContext:
+        """Shift the wall clock of a ``clock: skewable`` service: ``skew("inventory", "+30s")``; or
+        ``drift=1.05`` / ``strobe={"delta": "2s", "period": "1s"}`` laid over ``duration``."""
+        fields = {key: value for key, value in (("offset", offset), ("drift", drift), ("strobe", strobe),
+                                                ("duration", duration)) if value is not None}
+        return self.fault("clock_skew", service=service, **fields)
+
+    def _inject(self, fault: FaultContext) -> None:
+        with self._lock:
+            if fault.id in self.active:
+                return
+            plan = fault.plan
+            # adapters that choose containers or read limits to restore do it now, so the ledger holds it
+            params = fault.adapter.prepare() if hasattr(fault.adapter, "prepare") else plan.params
+            self._log("fault_ledgered", fault_id=plan.id, kind=plan.kind, family=plan.family, target=plan.target,
+                      params=params)
+            self.active[plan.id] = fault
+            try:
+                fault.adapter.inject()
+            except BaseException:
+                self._revert(fault, "inject failed")
+                raise
+            self._log("fault_injected", fault_id=plan.id)
+            self._phases_follow_faults()
+            fault._start_timer()
+
+    def _update(self, fault: FaultContext, change: dict) -> None:
+        with self._lock:
+            if fault.id in self.active:
+                fault.adapter.update(change)
+                self._log("fault_updated", fault_id=fault.id, set=change)
+
+    def _revert(self, fault: FaultContext, reason: str) -> None:
+        with self._lock:
+            if fault.id not in self.active:
+                return
+            for attempt in range(3):
+                try:
+                    outcome = fault.adapter.revert() or {}
+                    break
+                except Exception as exc:  # noqa: BLE001 - retried; the last failure is raised
+                    self._log("revert_error", fault_id=fault.id, attempt=attempt + 1, error=str(exc))
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.5)
+            del self.active[fault.id]
+            self._log("fault_reverted", fault_id=fault.id, reason=reason, **outcome)
+            self._phases_follow_faults()
+
+    def _phases_follow_faults(self) -> None:
+        for load in self.loads:
+            if load.running:
+                load.follow_faults()
+
+    # -- load
+
+    def load(self, users: int | None = None, duration="10s", *, warmup="1s", **options) -> LoadResult:
+        """Drive load for ``duration`` (after ``warmup``) and return its result. Its phase is ``fault``
+        when a fault is active, else ``baseline``. Options as in an experiment's ``load:`` section
+        (locustfile, user_classes, scenario, spawn_rate, model, rate, ...)."""
+        from chaos.units import parse_duration
+
+        seconds = parse_duration(duration)
+        # Locust's own bound (--run-time) is a safety net only: generous, the harness stops it first
+        run = self._new_load(users, warmup, parse_duration(warmup) + seconds + FIRST_SAMPLE_TIMEOUT + 10.0, options)
+        try:
+            run.start()
+            run.sleep(seconds)
+        finally:
+            run.stop()
+        return run.result
+
+    def background_load(self, users: int | None = None, *, warmup="1s", max_duration=DEFAULT_MAX_LOAD,
+                        **options) -> "LoadRun":
+        """Load that runs while the ``with`` block does; phases follow the faults (``baseline`` before
+        the first, ``fault`` while any is active, ``recovery`` after). ``.result`` once the block ends."""
+        from chaos.units import parse_duration
+
+        return self._new_load(users, warmup, parse_duration(max_duration), options)
+
+    def wait(self, duration) -> None:
+        """Sleep, checking that every running load is still alive."""
+        from chaos.units import parse_duration
+
+        deadline = time.monotonic() + parse_duration(duration)
+        running = [load for load in self.loads if load.running]
+        while True:
+            for load in running:
+                load.check_alive()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.2, left))
+
+    def wait_until(self, condition, timeout="60s", interval="0.2s", message: str | None = None):
+        """Poll ``condition()`` until it returns something truthy (returned); exceptions it raises count
+        as not yet. Fails with ``message`` (or the last exception) after ``timeout``."""
+        from chaos.units import parse_duration
+
+        deadline = time.monotonic() + parse_duration(timeout)
+        last_error = None
+        while True:
+            try:
+                value = condition()
+                if value:
+                    return value
+            except Exception as exc:  # noqa: BLE001 - "not yet"; the last one is reported on timeout
+                last_error = exc
+            for load in self.loads:
+                if load.running:
+                    load.check_alive()
+            if time.monotonic() > deadline:
+                detail = f" (last error: {last_error.__class__.__name__}: {last_error})" if last_error else ""
+                raise TimeoutError(f"{message or 'condition not met'} within {parse_duration(timeout):g}s{detail}")
+            time.sleep(parse_duration(interval))
+
+    def _new_load(self, users, warmup, run_time: float, options: dict) -> "LoadRun":
+        from chaos.units import parse_duration
+
+        if any(load.running for load in self.loads):
+            raise UsageProblem("a load is already running in this test: one at a time")
+        load = self._load_section(users, options)
+        run = LoadRun(self, len(self.loads) + 1, load, parse_duration(warmup), run_time)
+        self.loads.append(run)
+        return run
+
+    def _load_section(self, users, options: dict) -> dict:
+        from pydantic import ValidationError
+
+        defaults = {k: v for k, v in self.system.resolved.load.items()
+                    if k in spec.Load.model_fields and v is not None and k != "target"}
+        if "scenario" in options or "locustfile" in options:  # the test's own load replaces the default one
+            for key in ("locustfile", "user_classes", "scenario"):
+                defaults.pop(key, None)
+        fields = {**defaults, **options, "target": self.system.resolved.edge or "unset:1"}
+        if users is not None:
+            fields["users"] = users
+        fields.setdefault("spawn_rate", fields.get("users", 10))
+        if not fields.get("locustfile") and not fields.get("scenario"):
+            raise UsageProblem("no load to drive: pass locustfile= or scenario= to chaos.load(), or give the "
+                               "system a locustfile (SystemSpec(locustfile=...) or chaos_locustfile)")
+        try:
+            model = spec.Load.model_validate(fields)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'load'}: {e['msg']}" for e in exc.errors())
+            raise UsageProblem(f"load: {problems}") from None
+        section = model.model_dump(by_alias=False)
+        section["locustfile"] = str(Path(model.locustfile).resolve()) if model.locustfile else None
+        section["scenario"] = [_scenario_request(r) for r in model.scenario] if model.scenario else None
+        return section
+
+    # -- expectations and the end
+
+    def _record_expectation(self, hypothesis: dict) -> None:
+        self.expectations.append(hypothesis)
+
+    def close(self, outcome: str = "completed", error: str | None = None) -> dict:
+        """Revert every fault still injected, stop any load, write plan, samples and reports. Returns
+        the written report files by format."""
+        if self.closed:
+            return {}
+        self.closed = True
+        errors: list[Exception] = []
+        for fault in reversed(list(self.active.values())):
+            try:
+                fault.revert("teardown")
+            except Exception as exc:  # noqa: BLE001 - the rest must still be cleaned and written; raised below
+                errors.append(exc)
+        for load in self.loads:
+            try:
+                load.stop()
+            except Exception as exc:  # noqa: BLE001 - as above
+                errors.append(exc)
+        if errors:
+            outcome, error = "error", error or str(errors[0])
+        if self.loads:
+            self._log("load_stopped")
+        self._log("run_ended", outcome=outcome, error=error)
+        self.journal.close()
+        self._write_plan()
+        _merge_samples([load.parquet for load in self.loads], self.run_dir / "samples.parquet")
+        from chaos.report import render_all
+
+        written = render_all(self.run_dir, formats=self.formats, seed=self.seed)
+        if errors:
+            raise errors[0]
+        return written
+
+    def _write_plan(self) -> None:
+        plan = Plan(experiment=self.name, description=self.description, run_id=self.run_id, seed=self.seed,
+                    source_file="", targets=self.system.plan.targets, links=self.system.plan.links,
+                    load=self.loads[0].section if self.loads else {}, phases={}, timeline=[],
+                    faults=[f.plan for f in self.faults], steady_state=self.expectations, abort=[],
+                    report={"dir": str(self.run_dir.parent.parent), "formats": list(self.formats)})
+        data = plan.to_json()
+        data["system_run_id"] = self.system.run_id
+        (self.run_dir / "plan.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _family(name: str) -> None:
+    """Faults of a family that is not part of this version yet fail loudly and by name."""
+    from importlib.util import find_spec
+
+    if find_spec(f"chaos.faults.{name}") is None:
+        raise NotImplementedError(f"the {name!r} fault family (chaos/faults/{name}.py) is not in this version of "
+                                  f"chaos yet")
+
+
+class LoadRun:
+    """One load in Locust's own process. As a context manager (``background_load``) it runs while the
+    block does; ``result`` is ready when it ends."""
+
+    def __init__(self, chaos: Chaos, number: int, section: dict, warmup: float, run_time: float):
+        self.chaos, self.number, self.section = chaos, number, section
+        self.warmup, self.run_time = warmup, run_time
+        self.process = None
+        self.tail = None
+        self.phase: _Phase | None = None
+        self.names: dict[str, str] = {}
+        self.saw_fault = False
+        self.started_seq: int | None = None
+        self.ended_seq: int | None = None
+        self.frame = None
+        self._result: LoadResult | None = None
+
+    @property
+    def dir(self) -> Path:
+        return self.chaos.run_dir / "loads" / str(self.number)
+
+    @property
+    def parquet(self) -> Path:
+        return self.dir / "samples.parquet"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.ended_seq is None
+
+    def __enter__(self) -> "LoadRun":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        self.stop()
+        return False
+
+    def start(self) -> None:
+        from chaos.load import LoadProcess, SampleTail
+
+        host = self.chaos.system.edge_url
+        self.process = LoadProcess(self.section, host, self.run_time, self.dir, self.chaos.seed + self.number)
+        self.tail = SampleTail(self.process.samples_csv)
+        self.process.start()
+        record = self.chaos._log("load_started", load=self.number, users=self.section["users"],
+                                 spawn_rate=self.section["spawn_rate"], model=self.section["model"],
+                                 rate=self.section.get("rate"), host=host, pid=self.process.process.pid)
+        self.started_seq = record["seq"]
+        self._wait_first_sample()
+        if self.warmup > 0:
+            self._enter(_Phase("warmup", self._name("warmup")))
+            self.sleep(self.warmup)
+        self.follow_faults()
+
+    def _wait_first_sample(self) -> None:
+        deadline = time.monotonic() + FIRST_SAMPLE_TIMEOUT
+        while self.tail.poll() == 0 and self.tail.total == 0:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise EnvironmentProblem(f"no request completed within {FIRST_SAMPLE_TIMEOUT:.0f}s of starting the "
+                                         f"load (see {self.dir / 'logs' / 'locust.log'})")
+            time.sleep(0.1)
+
+    def check_alive(self) -> None:
+        if self.process is not None and not self.process.running() and self.ended_seq is None:
+            log = self.dir / "logs" / "locust.log"
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+            raise EnvironmentProblem(f"the load generator stopped early (it stops by itself after "
+                                     f"{self.run_time:g}s): " + (" | ".join(tail) or f"see {log}"))
+
+    def sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.check_alive()
+            time.sleep(min(0.2, left))
+
+    def follow_faults(self) -> None:
+        """Enter the phase the active faults call for (no-op while warming up or if already there)."""
+        if self.chaos.active:
+            self.saw_fault = True
+            base = "fault"
+        else:
+            base = "recovery" if self.saw_fault else "baseline"
+        if self.phase is None or self.phase.base != base:
+            self._enter(_Phase(base, self._name(base)))
+
+    def _enter(self, phase: _Phase) -> None:
+        if self.phase is not None:
+            self.chaos._log("phase_ended", phase=self.phase.name, load=self.number)
+        self.phase = phase
+        self.chaos._log("phase_started", phase=phase.name, load=self.number)
+
+    def _name(self, base: str) -> str:
+        """A phase keeps its plain name unless an earlier load of this test used it already."""
+        if base not in self.names:
+            used = {name for load in self.chaos.loads if load is not self for name in load.names.values()}
+            self.names[base] = base if base not in used else f"{base}-{self.number}"
+        return self.names[base]
+
+    def stop(self) -> None:
+        if self.process is None or self.ended_seq is not None:
+            return
+        try:
+            if self.phase is not None:
+                self.chaos._log("phase_ended", phase=self.phase.name, load=self.number)
+                self.phase = None
+        finally:
+            self.process.stop()
+            record = self.chaos._log("load_ended", load=self.number)
+            self.ended_seq = record["seq"]
+            from chaos.load import csv_to_parquet
+
+            csv_path = self.process.samples_csv
+            csv_to_parquet(csv_path, self.parquet)
+            csv_path.unlink(missing_ok=True)
+
+    @property
+    def result(self) -> LoadResult:
+        if self._result is None:
+            if self.ended_seq is None:
+                raise UsageProblem("the load is still running: its result is ready when the with-block ends")
+            self._result = _load_result(self)
+        return self._result
+
+
+def _load_result(load: LoadRun) -> LoadResult:
+    """The load's own slice of the test: its events (and faults active when it started), its samples,
+    phase names as the test says them, judged by ``analysis`` in memory."""
+    import pandas as pd
+
+    from chaos.analysis import Run
+
+    chaos = load.chaos
+    records = chaos.records
+    inside = [r for r in records if load.started_seq <= r["seq"] <= load.ended_seq]
+    active_before = _active_at(records, load.started_seq)
+    carried = [r for r in records if r["seq"] < load.started_seq and
+               (r["event"] in SYSTEM_EVENTS or r["event"] == "run_started"
+                or (r.get("fault_id") in active_before and r["event"] in ("fault_ledgered", "fault_injected")))]
+    plain = {name: base for base, name in load.names.items()}
+    events = [({**r, "phase": plain.get(r["phase"], r["phase"])} if "phase" in r else r) for r in carried + inside]
+    end = next(r for r in inside if r["seq"] == load.ended_seq)
+    events.append({**end, "event": "load_stopped", "seq": end["seq"] + 0.5})
+    events.append({**end, "event": "run_ended", "outcome": "completed", "error": None, "seq": end["seq"] + 0.6})
+    touched = {r.get("fault_id") for r in events if r.get("fault_id")}
+    plan = {"experiment": chaos.name, "run_id": chaos.run_id, "seed": chaos.seed, "description": chaos.description,
+            "faults": [_fault_json(f.plan) for f in chaos.faults if f.id in touched], "steady_state": [],
+            "load": load.section, "targets": []}
+    samples = pd.read_parquet(load.parquet).sort_values("t_mono", kind="stable").reset_index(drop=True)
+    run = Run(plan=plan, events=events, samples=samples, run_dir=load.dir)
+    return LoadResult(run, chaos.seed, phase_names=dict(load.names), policy=chaos.policy)
+
+
+def _active_at(records: list[dict], seq: int) -> set[str]:
+    active: set[str] = set()
+    for record in records:
+        if record["seq"] >= seq:
+            break
+        if record["event"] == "fault_injected":
+            active.add(record["fault_id"])
+        elif record["event"] == "fault_reverted":
+            active.discard(record["fault_id"])
+    return active
+
+
+def _fault_json(plan: FaultPlan) -> dict:
+    return asdict(plan)
+
+
+def _merge_samples(parts: list[Path], target: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from chaos.load import SCHEMA
+
+    tables = [pq.read_table(p) for p in parts if p.exists()]
+    table = pa.concat_tables([t.cast(SCHEMA) for t in tables]) if tables else SCHEMA.empty_table()
+    pq.write_table(table, target)
+    return table.num_rows
+
+
+# ---------------------------------------------------------------- run dirs
+
+def slug_for(nodeid: str) -> str:
+    """A folder name for a test: ``tests/test_shop.py::test_slow_redis[v2]`` -> ``test_shop-test_slow_redis-v2``."""
+    path, _, rest = nodeid.partition("::")
+    stem = Path(path).stem
+    text = f"{stem}-{rest}" if rest else stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:100] or "test"
+
+
+def seed_for(nodeid: str) -> int:
+    """Stable per test, so a report re-rendered later is identical."""
+    return zlib.crc32(nodeid.encode()) & 0x7FFFFFFF
+
+
+def new_run_dir_for(report_dir: Path, nodeid: str) -> Path:
+    from chaos.plan import new_run_id
+
+    folder = Path(report_dir) / slug_for(nodeid)
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_dir = folder / new_run_id()
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            continue
+    latest = folder / "latest"
+    temporary = folder / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name)
+    temporary.replace(latest)
+    return run_dir
+
+
+__all__ = ["Chaos", "DEPENDENCIES", "FaultContext", "LoadRun", "RunningSystem", "SystemPool", "SystemSpec",
+           "UsageProblem"]
