@@ -2,7 +2,7 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: setup demo doctor test test-unit test-integration clean distclean
+.PHONY: setup demo doctor test test-unit test-integration bench bench-pytest clean distclean
 
 setup:
 	bash scripts/setup.sh
@@ -23,6 +23,14 @@ test-unit:
 
 test-integration: setup
 	$(PYTHON) -m pytest -m integration
+
+# Benchmarks of the harness against baselines measured in the same run (not part of `make test`).
+# BENCH_ARGS: e.g. --quick, --only capacity, --no-record (see `python -m bench --help`).
+bench: setup
+	$(PYTHON) -m bench $(BENCH_ARGS)
+
+bench-pytest: setup
+	$(PYTHON) -m pytest bench/ --benchmark-only
 
 # Generated files in this checkout; keeps the venv, reports and Docker images.
 clean:

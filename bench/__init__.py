@@ -1,0 +1,1 @@
+"""Benchmarks of the harness itself: `python -m bench` (see bench/__main__.py)."""
