@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,11 @@ VERDICT_STYLE = {"held": "bold green", "deviated": "bold red", "inconclusive": "
 def _variables(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, str]:
     variables: dict[str, str] = {}
     for file in files:
-        for number, line in enumerate(Path(file).read_text().splitlines(), 1):
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"--var-file {file}: cannot read it as UTF-8 text ({exc})") from None
+        for number, line in enumerate(text.splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
@@ -78,6 +83,49 @@ def validate(files, variables, var_files):
         _fail(SpecError(problems))
 
 
+@main.command("schema")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="write it to this file (default: standard output)")
+def schema_command(output):
+    """Print the JSON Schema of experiment files, for editors (see docs/experiment-reference.md)."""
+    import json
+
+    from chaos.schema import experiment_schema
+
+    text = json.dumps(experiment_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("compose_file", type=click.Path())
+@click.option("-o", "--output", default="experiment.yaml", show_default=True, type=click.Path(dir_okay=False),
+              help="where to write it ('-': standard output)")
+@click.option("--force", is_flag=True, help="overwrite the output file if it exists")
+@var_option
+@var_file_option
+def init(compose_file, output, force, variables, var_files):
+    """Write a commented starter experiment for a compose file; it validates as written."""
+    from chaos.scaffold import validated_starter
+
+    if output != "-" and Path(output).exists() and not force:
+        raise click.UsageError(f"{output} exists (pass --force to overwrite it, or -o another file)")
+    try:
+        text = validated_starter(compose_file, "experiment.yaml" if output == "-" else output,
+                                 _variables(variables, var_files))
+    except ChaosError as exc:
+        _fail(exc)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}: check it with `chaos validate {output}`, see the timeline with "
+                  f"`chaos run {output} --dry-run`", markup=False)
+
+
 @main.command()
 @click.argument("file", type=click.Path())
 @var_option
@@ -85,13 +133,31 @@ def validate(files, variables, var_files):
 @click.option("--dry-run", is_flag=True, help="print the plan and the timeline, start nothing")
 @click.option("--seed", type=int, default=None, help="seed for the analysis (bootstrap resampling)")
 @click.option("--report-dir", type=click.Path(file_okay=False), default=None, help="where run dirs are written")
-def run(file, variables, var_files, dry_run, seed, report_dir):
-    """Run one experiment. Exit: 0 held, 1 deviated, 2 bad input, 3 aborted, 4 environment error, 5 inconclusive."""
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), default=None,
+              help="a run dir or a directory of runs: exit 1 if this run is worse than it (see docs/ci.md)")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]FRACTION",
+              help="with --baseline: changes inside ±this count as no change (default 10%; e.g. p99=25%)")
+@click.option("--baseline-last", type=click.IntRange(1, 50), default=1, show_default=True,
+              help="with --baseline: pool the N most recent completed baseline runs")
+def run(file, variables, var_files, dry_run, seed, report_dir, baseline, tolerances, baseline_last):
+    """Run one experiment. Exit: 0 held, 1 deviated (or worse than --baseline), 2 bad input, 3 aborted,
+    4 environment error, 5 inconclusive."""
     sys.exit(run_experiment(file, _variables(variables, var_files), dry_run=dry_run, seed=seed,
-                            report_dir=report_dir))
+                            report_dir=report_dir, baseline=baseline, tolerances=_tolerances(tolerances),
+                            baseline_last=baseline_last))
 
 
-def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None, report_dir=None) -> int:
+def _tolerances(values: tuple[str, ...]):
+    from chaos.compare import parse_tolerances
+
+    try:
+        return parse_tolerances(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tolerance") from None
+
+
+def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None, report_dir=None,
+                   baseline=None, tolerances=(0.10, ()), baseline_last=1) -> int:
     from chaos.plan import make_plan
     from chaos.spec import load_experiment
 
@@ -102,40 +168,95 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
         _fail(exc)
     if report_dir:
         plan.report["dir"] = str(Path(report_dir).resolve())
+    baseline_runs = _baseline(baseline, plan.experiment, baseline_last) if baseline else None
     if dry_run:
         _print_plan(plan)
         return 0
+    from chaos.live import LiveView
     from chaos.runner import Runner
+    from chaos.secrets import scrub_text
 
     started = time.monotonic()
     console.print(f"[bold]{plan.experiment}[/] run {plan.run_id} ({plan.duration:.0f}s of load)")
+    hide = plan.secret_values  # fault and hypothesis names may hold them; CI logs keep this output
+    with LiveView(console) as view:
+        def progress(message: str) -> None:
+            view.message(scrub_text(f"  {time.monotonic() - started:6.1f}s  {message}", hide))
 
-    def progress(message: str) -> None:
-        console.print(f"  {time.monotonic() - started:6.1f}s  {message}", markup=False)
+        def status(snapshot) -> None:
+            view.update(dataclasses.replace(
+                snapshot, active_faults=[scrub_text(f, hide) for f in snapshot.active_faults],
+                hypotheses=[(scrub_text(label, hide), state) for label, state in snapshot.hypotheses]))
 
-    result = Runner(plan, on_progress=progress).run()
+        result = Runner(plan, on_progress=progress, on_status=status).run()
+    if result.error:
+        result.error = scrub_text(result.error, hide)
     _print_result(result)
-    return result.exit_code
+    if baseline_runs is None:
+        return result.exit_code
+    return _against_baseline(result, baseline_runs, tolerances, plan.secret_values)
+
+
+def _baseline(path: str, experiment: str, last: int):
+    """The baseline runs, checked before anything starts: a wrong path is bad input (exit 2)."""
+    from chaos.compare import CompareInputError, baseline_side
+
+    try:
+        return baseline_side(path, experiment, last)
+    except CompareInputError as exc:
+        err.print(f"--baseline {path}: {exc}", markup=False)
+        sys.exit(2)
+
+
+def _against_baseline(result, baseline_runs, tolerances, secrets) -> int:
+    from chaos.compare import Settings, against_baseline, gate_exit_code
+    from chaos.report import render_all, write_comparison
+    from chaos.report.compare_view import render_compare_text
+
+    if result.outcome != "completed":
+        console.print(f"  baseline: not compared (the run {result.outcome})", markup=False)
+        return result.exit_code
+    settings = Settings(tolerance=tolerances[0], per_metric=tolerances[1])
+    comparison = against_baseline(result.run_dir, baseline_runs, settings)
+    written = write_comparison(comparison, result.run_dir)
+    render_all(result.run_dir, formats=("md",), secrets=secrets)  # report.md now ends with the comparison
+    console.print(render_compare_text(comparison), markup=False)
+    console.print(f"  comparison: {written['html']}", markup=False)
+    return gate_exit_code(result.exit_code, comparison)
 
 
 def _print_plan(plan) -> None:
     from chaos.runner import steps
 
-    console.print(f"[bold]{plan.experiment}[/]  {plan.description}")
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(plan.experiment)}[/]  {escape(plan.description)}")
     console.print("targets: " + ", ".join(f"{t.name} ({t.image})" for t in plan.targets), markup=False)
     console.print("links:   " + ", ".join(link.name for link in plan.links), markup=False)
     load = plan.load
-    console.print(f"load:    {load['users']} users ({load['model']} model) from {Path(load['locustfile']).name}",
-                  markup=False)
+    source = Path(load["locustfile"]).name if load.get("locustfile") else f"a scenario of {len(load['scenario'])} requests"
+    amount = f"{load['rate']:g} requests/s" if load["model"] == "open" else f"{load['users']} users"
+    console.print(f"load:    {amount} ({load['model']} model) from {source}", markup=False)
     console.print("timeline:")
     names = {f.id: f.name for f in plan.faults}
     for step in steps(plan):
         subject = names.get(step.subject, step.subject)
-        console.print(f"  {step.at:7.1f}s  {step.action.replace('_', ' '):12} {subject}", markup=False)
+        detail = " " + " ".join(f"{k}={v}" for k, v in step.detail.items()) if step.detail else ""
+        console.print(f"  {step.at:7.1f}s  {step.action.replace('_', ' '):12} {subject}{detail}", markup=False)
     for hypothesis in plan.steady_state:
-        bound = f"<= {hypothesis['max']}" if hypothesis["max"] is not None else f">= {hypothesis['min']}"
+        bound = " and ".join(f"{op} {_bound_text(hypothesis['metric'], hypothesis[key])}"
+                             for key, op in (("min", ">="), ("max", "<=")) if hypothesis[key] is not None)
         console.print(f"hypothesis: {hypothesis['name']}: {hypothesis['metric']} {bound} in "
                       f"{', '.join(hypothesis['phases'])}", markup=False)
+
+
+def _bound_text(metric: str, value: float) -> str:
+    """A plan's bound in the unit it was written in: 500ms, 1%, 20."""
+    if metric in ("error_rate", "success_rate"):
+        return f"{value * 100:g}%"
+    if metric.startswith("latency."):
+        return f"{value:g}ms"
+    return f"{value:g}"
 
 
 def _print_result(result) -> None:
@@ -173,14 +294,54 @@ def report(run_dir):
         console.print(f"{kind}: {path}", markup=False)
 
 
+@main.command("compare")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]FRACTION",
+              help="changes inside ±this count as no change (default 10%; error rate: that share of the baseline "
+                   "rate, at least 0.5 pp); METRIC=FRACTION for one metric, e.g. p99=25% (repeatable)")
+@click.option("--last", type=click.IntRange(1, 50), default=1, show_default=True,
+              help="in a directory: pool the N most recent completed runs of each experiment")
+@click.option("--phase", "phases", multiple=True, help="compare only this phase (repeatable; default: all but warmup)")
+@click.option("--label", "labels", multiple=True, help="a name for each side, in order")
+@click.option("--out", type=click.Path(file_okay=False), default="chaos-compare", show_default=True,
+              help="where compare.html, compare.md and compare.json are written")
+@click.option("--fail-on", type=click.Choice(["worse", "better", "change", "inconclusive"]), multiple=True,
+              help="exit 1 if any metric has this verdict (repeatable; change = worse or better)")
+def compare_command(paths, tolerances, last, phases, labels, out, fail_on):
+    """Compare runs side by side: RUN_A (the baseline) against RUN_B [RUN_C...], each a run dir or a
+    directory of runs. Exit: 0, 1 when a verdict named by --fail-on occurs, 2 bad input."""
+    from chaos.compare import CompareInputError, Settings, compare, exit_code
+    from chaos.report import write_comparison
+    from chaos.report.compare_view import render_compare_text
+
+    if len(paths) < 2:
+        raise click.UsageError("compare needs at least two run dirs or directories of runs")
+    try:
+        tolerance, per_metric = _tolerances(tolerances)
+        settings = Settings(tolerance=tolerance, per_metric=per_metric, last=last, phases=tuple(phases) or None)
+        comparison = compare(list(paths), settings, labels=list(labels))
+    except CompareInputError as exc:
+        err.print(f"chaos compare: {exc}", markup=False)
+        sys.exit(2)
+    written = write_comparison(comparison, out)
+    console.print(render_compare_text(comparison), markup=False)
+    console.print(f"comparison: {written['html']}  ({written['md'].name}, {written['json'].name})", markup=False)
+    sys.exit(exit_code(comparison, tuple(fail_on)))
+
+
 @main.command()
 @click.option("--run", "run_id", default=None, help="only this run id (default: every run the harness left)")
 def clean(run_id):
     """Revert faults and remove every container, network and volume a run left (e.g. after SIGKILL)."""
+    from chaos import ledger
     from chaos.system import engine, remove_run
 
     try:
-        removed = remove_run(engine(), run_id)
+        client = engine()
+        for message in ledger.clean(client, run_id):  # faults first, from the journal, while targets still exist
+            console.print(message, markup=False)
+        # Without --run, a run whose harness is alive is left alone: cleaning must not kill a run in progress.
+        removed = remove_run(client, run_id, keep=frozenset() if run_id else ledger.live_runs())
     except ChaosError as exc:
         _fail(exc)
     for item in removed:
@@ -212,6 +373,10 @@ def demo(report_dir):
         console.print(f"api {version}: {names.get(code, f'error (exit {code})')}", markup=False)
     sys.exit(0 if all(code in names for code in codes.values()) else 4)
 
+
+from chaos.gameday.cli import gameday  # noqa: E402 - the game-day commands live beside their modules
+
+main.add_command(gameday)
 
 if __name__ == "__main__":
     main()

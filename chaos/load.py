@@ -165,7 +165,7 @@ class SampleTail:
     path: Path
     keep_seconds: float = 60.0
     offset: int = 0
-    rows: deque = field(default_factory=deque)  # (t_mono, latency_ms, success)
+    rows: deque = field(default_factory=deque)  # (answered at, t_mono, latency_ms, success)
     total: int = 0
     _partial: str = ""
 
@@ -183,7 +183,8 @@ class SampleTail:
         for row in csv.reader(lines):
             if not row or row[0] == "t_wall":
                 continue
-            self.rows.append((float(row[1]), float(row[2]), row[6] == "1"))
+            start, latency = float(row[1]), float(row[2])
+            self.rows.append((start + latency / 1000.0, start, latency, row[6] == "1"))
             added += 1
         self.total += added
         horizon = time.monotonic() - self.keep_seconds
@@ -192,14 +193,15 @@ class SampleTail:
         return added
 
     def recent(self, seconds: float, now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(latencies ms, success flags) of requests started in the last ``seconds``."""
+        """(latencies ms, success flags) of requests answered in the last ``seconds``: a slow request
+        counts when its slowness is known, so a live rule sees a stall as soon as answers come late."""
         now = time.monotonic() if now is None else now
-        recent = [(lat, ok) for t, lat, ok in self.rows if t >= now - seconds]
+        recent = [(lat, ok) for answered, _, lat, ok in self.rows if answered >= now - seconds]
         latencies = np.fromiter((lat for lat, _ in recent), float, len(recent))
         return latencies, np.fromiter((ok for _, ok in recent), bool, len(recent))
 
     def window(self, seconds: float, now: float | None = None) -> tuple[int, float, float]:
-        """(count, error_rate, p99 ms) of requests started in the last ``seconds``."""
+        """(count, error_rate, p99 ms) of requests answered in the last ``seconds``."""
         latencies, ok = self.recent(seconds, now)
         if not len(latencies):
             return 0, 0.0, 0.0

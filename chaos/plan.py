@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import secrets as _random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from chaos import spec
+from chaos.secrets import scrub_text, secret_env_values
 from chaos.spec import LoadedExperiment
 
 
@@ -24,6 +25,13 @@ class TargetPlan:
     labels: dict[str, str]
     clock: str
     build: dict | None = None  # {context, dockerfile, args}: used only when the image is missing
+    attach: dict | None = None  # {name} or {label}: adopt this running container, never start or remove it
+    working_dir: str | None = None
+    user: str | None = None
+
+    @property
+    def attached(self) -> bool:
+        return self.attach is not None
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class FaultPlan:
     params: dict  # family-specific, JSON-serialisable, already in the units the adapter needs
     at: float  # seconds from the start of the fault phase
     duration: float
+    # changes while active, {"after": s from `at`, "set": {...}}: ramp steps, crash-loop kills
+    updates: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Plan:
     abort: list[dict]
     report: dict
     secret_values: list[str] = field(default_factory=list, repr=False)
+    probes: list[dict] = field(default_factory=list)
 
     @property
     def edge(self) -> LinkPlan:
@@ -98,9 +109,7 @@ class Plan:
 
 
 def scrub(text: str, secret_values: list[str]) -> str:
-    for value in secret_values:
-        text = text.replace(value, "***")
-    return text
+    return scrub_text(text, secret_values)  # also the JSON-escaped forms: plan.json and the journal are JSON
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -110,7 +119,7 @@ def new_run_id(now: float | None = None) -> str:
 
 def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | None = None) -> Plan:
     exp = loaded.experiment
-    faults = [_fault_plan(i, fault) for i, fault in enumerate(exp.faults)]
+    faults = [plan for i, fault in enumerate(exp.faults) for plan in _fault_plans(i, fault)]
     fault_span = max((f.at + f.duration for f in faults), default=0.0)
     phases = {"warmup": exp.phases.warmup, "baseline": exp.phases.baseline,
               "fault": fault_span, "recovery": exp.phases.recovery}
@@ -120,14 +129,19 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
         run_id=run_id or new_run_id(),
         seed=seed if seed is not None else _random.randbelow(2**31),
         source_file=str(loaded.source.file),
-        targets=[_target_plan(name, service) for name, service in loaded.services.items()],
+        targets=[_with_probe_ports(_target_plan(name, service), exp.probes)
+                 for name, service in loaded.services.items()],
         links=_links(exp),
         load={
-            "locustfile": str(loaded.path(exp.load.locustfile)),
+            "locustfile": str(loaded.path(exp.load.locustfile)) if exp.load.locustfile else None,
             "user_classes": list(exp.load.user_classes),
+            "scenario": [_scenario_request(r) for r in exp.load.scenario] if exp.load.scenario else None,
             "users": exp.load.users,
             "spawn_rate": exp.load.spawn_rate,
             "model": exp.load.model,
+            "rate": exp.load.rate,
+            "max_in_flight": exp.load.max_in_flight,
+            "workers": exp.load.workers,
             "target": exp.load.target,
         },
         phases=phases,
@@ -136,8 +150,31 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
         steady_state=[_hypothesis(h) for h in exp.steady_state],
         abort=[{"metric": r.metric, "max": r.threshold(), "for": r.for_} for r in exp.abort],
         report={"dir": str(loaded.path(exp.report.dir)), "formats": list(exp.report.formats)},
-        secret_values=loaded.secret_values,
+        secret_values=sorted(set(loaded.secret_values) | {
+            value for service in loaded.services.values() for value in secret_env_values(service.env())}),
+        probes=[_probe(p, loaded.base_dir) for p in exp.probes],
     )
+
+
+def make_system_plan(name: str, services: dict[str, spec.Service], links: list[str], run_id: str | None = None,
+                     source_file: str = "") -> Plan:
+    """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
+    pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
+    the edge link (``load -> service:port``) among them if load is to be driven."""
+    link_plans = []
+    for link in links:
+        source, target, port = spec.LINK.match(link).groups()
+        link_plans.append(LinkPlan(spec.normalise_link(link), source, target, int(port)))
+    return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
+                targets=[_target_plan(service_name, service) for service_name, service in services.items()],
+                links=link_plans, load={}, phases={}, timeline=[], faults=[], steady_state=[], abort=[],
+                report={"dir": "reports", "formats": ["html", "md", "junit", "json"]})
+
+
+def _scenario_request(request: spec.ScenarioRequest) -> dict:
+    return {"method": request.method, "path": request.path, "name": request.name or f"{request.method} {request.path}",
+            "weight": request.weight, "expect": request.statuses(), "headers": dict(request.headers),
+            "json": request.json_body}
 
 
 def timeline(phases: dict[str, float]) -> list[Window]:
@@ -162,17 +199,22 @@ def _links(exp: spec.Experiment) -> list[LinkPlan]:
     return result
 
 
-def _fault_plan(index: int, fault: spec.FaultSpec) -> FaultPlan:
-    return FaultPlan(
-        id=f"f{index + 1}",
-        name=fault.name or f"{fault.type} on {fault.target()}",
+def _fault_plans(index: int, fault: spec.FaultSpec) -> list[FaultPlan]:
+    """One FaultPlan per occurrence: a repeated fault ``f2`` becomes ``f2.1``, ``f2.2``, ... each ledgered and
+    reverted on its own."""
+    starts = fault.occurrences()
+    name = fault.name or f"{fault.type} on {fault.target()}"
+    return [FaultPlan(
+        id=f"f{index + 1}" if len(starts) == 1 else f"f{index + 1}.{k + 1}",
+        name=name if len(starts) == 1 else f"{name} ({k + 1}/{len(starts)})",
         kind=fault.type,
         family=fault.family,
         target=fault.target(),
         params=fault.params(),
-        at=fault.at,
+        at=start,
         duration=fault.duration,
-    )
+        updates=fault.updates(),
+    ) for k, start in enumerate(starts)]
 
 
 def _target_plan(name: str, service: spec.Service) -> TargetPlan:
@@ -193,12 +235,32 @@ def _target_plan(name: str, service: spec.Service) -> TargetPlan:
         environment=service.env(), ports=service.container_ports(), depends_on=service.dependencies(),
         healthcheck=healthcheck, labels=dict(labels), clock=service.clock,
         build=service.build.model_dump() if service.build else None,
+        attach=service.attach.model_dump(exclude_none=True) if service.attach else None,
+        working_dir=service.working_dir, user=service.user,
     )
 
 
 def _hypothesis(h: spec.Hypothesis) -> dict:
     return {"name": h.name, "metric": h.metric, "max": h.bound("max"), "min": h.bound("min"),
-            "phases": list(h.phases), "filter": {"name": h.request}, "weight": h.weight}
+            "phases": list(h.phases), "filter": {"name": h.request}, "probe": h.probe, "weight": h.weight}
+
+
+def _probe(probe, base_dir) -> dict:
+    params = probe.model_dump(exclude={"name", "type", "every", "timeout"})
+    if probe.type == "http":
+        params["expect_status"] = probe.statuses()
+    if probe.type == "python":
+        params["path"] = str(base_dir)
+    return {"name": probe.name, "type": probe.type, "every": probe.every, "timeout": probe.timeout, "params": params}
+
+
+def _with_probe_ports(target: TargetPlan, probes) -> TargetPlan:
+    """HTTP and TCP probes reach a service from the harness: publish their ports on 127.0.0.1 too."""
+    wanted = [p.port for p in probes if p.type in ("http", "tcp") and p.service == target.name]
+    missing = [port for port in wanted if port not in target.ports]
+    if not missing:
+        return target
+    return replace(target, ports=[*target.ports, *sorted(set(missing))])
 
 
 def start_order(targets: list[TargetPlan]) -> list[TargetPlan]:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +21,17 @@ from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
 from chaos import ledger
-from chaos.journal import Journal
-from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet
+from chaos.journal import Journal, read_journal
+from chaos.live import Status
+from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet, live_metric
 from chaos.plan import Plan
+from chaos.secrets import scrub_run_files
+from chaos.probes import PROBES_PARQUET, Prober
 from chaos.system import System, engine
 
 TICK = 0.05
 ABORT_CHECK_EVERY = 0.5
+LIVE_WINDOW = 5.0  # seconds of requests behind the live throughput, error rate and p99
 ABORT_MIN_REQUESTS = 5  # a stalled system completes few requests: demand few
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -75,10 +80,18 @@ def steps(plan: Plan) -> list[Step]:
 
 
 class Runner:
-    def __init__(self, plan: Plan, on_progress=None):
+    def __init__(self, plan: Plan, on_progress=None, on_status=None, *, system: System | None = None,
+                 rehearse: bool = False):
+        """``system``: one already started (a game day's): used as it is, never taken down here. ``rehearse``:
+        every fault is ledgered and journaled as rehearsed but never injected (wiring, load and probes run)."""
         self.plan = plan
+        self.shared_system = system
+        self.rehearse = rehearse
+        self.late_signal: int | None = None  # a signal that arrived while tearing down (ignored, but told)
         self.run_dir = Path(plan.report["dir"]) / plan.experiment / plan.run_id
         self.on_progress = on_progress or (lambda message: None)
+        self.on_status = on_status or (lambda status: None)
+        self.prober: Prober | None = None
         self.journal: Journal | None = None
         self.system: System | None = None
         self.load: LoadProcess | None = None
@@ -98,15 +111,22 @@ class Runner:
         self._install_signal_handlers()
         outcome, error, interrupted_by = "completed", None, None
         try:
-            ledger.register(self.plan.run_id, self.run_dir)  # how `chaos clean` finds this journal after SIGKILL
+            ledger.register(self.plan.run_id, self.run_dir,  # how `chaos clean` finds this journal after SIGKILL
+                            system_run_id=self.shared_system.plan.run_id if self.shared_system else None)
             client = engine()
             self.journal.append("run_started", run_id=self.plan.run_id, experiment=self.plan.experiment,
                                 harness_version=__version__, git_rev=_git_revision(Path(self.plan.source_file)),
                                 seed=self.plan.seed, host=_host(client))
-            self.system = System(self.plan, client, on_event=self.journal.append)
-            self._preflight()
-            self.on_progress("starting the system")
-            self.system.up()
+            if self.shared_system is None:
+                self.system = System(self.plan, client, on_event=self.journal.append)
+                self._preflight()
+                self.on_progress("starting the system")
+                self.system.up()
+            else:
+                self.system = self.shared_system
+                self.journal.append("system_shared", system_run_id=self.system.plan.run_id, rehearse=self.rehearse,
+                                    containers=dict(self.system.containers))
+            self._start_probes()
             self._start_load()
             outcome = self._drive_timeline()
         except Interrupted as exc:
@@ -135,14 +155,24 @@ class Runner:
         if missing:
             raise EnvironmentProblem(f"image(s) not found: {', '.join(missing)} (run `make setup`, or "
                                      f"`docker pull` them)")
+        from chaos.faults.clock import refuse_unskewable
+
+        refuse_unskewable(self.system)  # before anything starts: static, musl, Go or setuid programs
+
+    def _start_probes(self) -> None:
+        if self.plan.probes:
+            self.prober = Prober(self.plan.probes, self.system)
+            self.prober.start()
+            self.journal.append("probes_started", probes=[p["name"] for p in self.plan.probes])
 
     def _start_load(self) -> None:
         load = self.plan.load
-        self.load = LoadProcess(load, self.system.edge_url(), self.plan.duration + 5.0, self.run_dir, self.plan.seed)
+        self.load = LoadProcess(load, self.system.edge_url(self.plan.edge.name), self.plan.duration + 5.0,
+                                self.run_dir, self.plan.seed)
         self.tail = SampleTail(self.load.samples_csv)
         self.load.start()
         self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"], model=load["model"],
-                            rate=load["rate"], workers=load["workers"], host=self.system.edge_url(),
+                            rate=load["rate"], workers=load["workers"], host=self.system.edge_url(self.plan.edge.name),
                             pid=self.load.process.pid)
         for fault in self.plan.faults:
             self.faults[fault.id] = fault_families.build(fault, self.system)
@@ -160,6 +190,7 @@ class Runner:
                 self.tail.poll()
                 if not self.load.running():
                     raise EnvironmentProblem(f"the load generator stopped early (see {self.run_dir}/logs/locust.log)")
+                self.on_status(self._status(now - t0, now))
                 if self._in_warmup(now - t0):
                     continue
                 broken = self._broken_abort_rule(now)
@@ -169,6 +200,28 @@ class Runner:
             if pending:
                 time.sleep(min(TICK, max(0.0, t0 + pending[0].at - time.monotonic())))
         return "completed"
+
+    def _status(self, elapsed: float, now: float) -> Status:
+        window = next((w for w in self.plan.timeline if w.start <= elapsed < w.end), None)
+        count, error_rate, p99 = self.tail.window(LIVE_WINDOW, now)
+        hypotheses = []
+        if window is not None:
+            so_far = min(elapsed - window.start, self.tail.keep_seconds)
+            latencies, ok = self.tail.recent(so_far, now)
+            for hypothesis in self.plan.steady_state:
+                if window.phase not in hypothesis["phases"]:
+                    continue
+                if hypothesis.get("probe"):
+                    probe_latencies, probe_ok = self.prober.recent(hypothesis["probe"], now - so_far)
+                    value = live_metric(hypothesis["metric"], probe_latencies, probe_ok, so_far)
+                else:
+                    value = live_metric(hypothesis["metric"], latencies, ok, so_far)
+                hypotheses.append((f"{hypothesis['name']}: {hypothesis['metric']}", _live_state(hypothesis, value)))
+        return Status(elapsed=elapsed, total=self.plan.duration, phase=window.phase if window else None,
+                      phase_left=(window.end - elapsed) if window else 0.0,
+                      active_faults=[fault.plan.name + (" (rehearsed)" if self.rehearse else "")
+                                     for fault in self.active.values()],
+                      throughput=count / LIVE_WINDOW, error_rate=error_rate, p99_ms=p99, hypotheses=hypotheses)
 
     def _in_warmup(self, elapsed: float) -> bool:
         return any(w.phase == "warmup" and w.start <= elapsed < w.end for w in self.plan.timeline)
@@ -191,8 +244,12 @@ class Runner:
         # Adapters that choose containers or read limits to restore do it now, so the ledger holds it.
         params = fault.prepare() if hasattr(fault, "prepare") else plan.params
         self.journal.append("fault_ledgered", fault_id=plan.id, kind=plan.kind, family=plan.family,
-                            target=plan.target, params=params)
+                            target=plan.target, params=params, **({"rehearsed": True} if self.rehearse else {}))
         self.active[plan.id] = fault
+        if self.rehearse:
+            self.journal.append("fault_rehearsed", fault_id=plan.id)
+            self.on_progress(f"rehearsed {plan.name} (not injected)")
+            return
         fault.inject()
         self.journal.append("fault_injected", fault_id=plan.id)
         self.on_progress(f"injected {plan.name}")
@@ -201,6 +258,8 @@ class Runner:
         fault = self.active.get(fault_id)
         if fault is None:
             return  # reverted early (abort): a ramp step must not bring it back
+        if self.rehearse:
+            return
         fault.update(change)
         self.journal.append("fault_updated", fault_id=fault_id, set=change)
 
@@ -208,10 +267,28 @@ class Runner:
         fault = self.active.get(fault_id)
         if fault is None:
             return
-        outcome = fault.revert() or {}  # e.g. {"not_healthy": [...]} when a restarted container stays unhealthy
+        # e.g. {"not_healthy": [...]} when a restarted container stays unhealthy; a rehearsal injected nothing
+        outcome = {"rehearsed": True} if self.rehearse else (fault.revert() or {})
         del self.active[fault_id]
         self.journal.append("fault_reverted", fault_id=fault_id, reason=reason, **outcome)
         self.on_progress(f"reverted {fault.plan.name} ({reason})")
+
+    def _revert_all(self, reason: str) -> None:
+        """Every active fault at once: families are independent (faults that could not be reverted
+        independently, such as two container faults on one container, are refused at validation), and
+        one slow revert, such as a container waiting to be healthy, must not hold up the others."""
+        if self.system is not None and self.shared_system is None and reason == "teardown":
+            for fault in self.active.values():
+                if hasattr(fault, "wait_healthy"):
+                    fault.wait_healthy = False  # the system is removed next: nobody waits on its health
+        ids = list(reversed(list(self.active)))
+        if len(ids) <= 1:
+            for fault_id in ids:
+                self._attempt(lambda fid=fault_id: self._revert(fid, reason), f"revert {fault_id}")
+            return
+        with ThreadPoolExecutor(max_workers=len(ids), thread_name_prefix="chaos-revert") as pool:
+            for fault_id in ids:
+                pool.submit(self._attempt, lambda fid=fault_id: self._revert(fid, reason), f"revert {fault_id}")
 
     def _broken_abort_rule(self, now: float) -> dict | None:
         for rule in self.plan.abort:
@@ -227,19 +304,20 @@ class Runner:
         self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
                             metric=rule["metric"], observed=rule["observed"], threshold=rule["max"])
         self.on_progress(f"ABORT: {rule['metric']} {rule['observed']:.3g} > {rule['max']:.3g}")
-        for fault_id in list(self.active):
-            self._revert(fault_id, "abort")
+        self._revert_all("abort")
 
     # ---- teardown --------------------------------------------------------------------------
 
     def _teardown(self) -> None:
         """Revert, stop load, remove the system. Each step runs even if an earlier one failed."""
-        for fault_id in reversed(list(self.active)):
-            self._attempt(lambda fid=fault_id: self._revert(fid, "teardown"), f"revert {fault_id}")
+        self._revert_all("teardown")
         if self.load and self.load.process:
             self._attempt(self.load.stop, "stop load")
             self.journal.append("load_stopped")
-        if self.system:
+        if self.prober:
+            self._attempt(self.prober.stop, "stop probes")
+            self._attempt(lambda: self.prober.write(self.run_dir / PROBES_PARQUET), "write probe results")
+        if self.system and self.shared_system is None:
             self._attempt(self.system.down, "remove system")
 
     def _attempt(self, action, what: str) -> None:
@@ -253,13 +331,15 @@ class Runner:
 
     def _finish(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
         csv_path = self.run_dir / "samples.csv"
-        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET)
+        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal(self.run_dir / "journal.jsonl"))
         csv_path.unlink(missing_ok=True)
+        scrub_run_files(self.run_dir, self.plan.secret_values)  # Locust wrote these, not the journal
         from chaos import analysis, report  # imported late: pandas/matplotlib are slow to import
 
         if outcome == "error":
             return RunResult(self.run_dir, outcome, 4, error=error)
-        reports = report.render_all(self.run_dir, formats=tuple(self.plan.report["formats"]))
+        reports = report.render_all(self.run_dir, formats=tuple(self.plan.report["formats"]),
+                                    secrets=self.plan.secret_values)
         summary = json.loads((self.run_dir / "summary.json").read_text()) if (self.run_dir / "summary.json").exists() \
             else analysis.analyse(analysis.load_run(self.run_dir), seed=self.plan.seed)
         code = EXIT_INTERRUPTED[interrupted_by] if interrupted_by else analysis.exit_code(summary)
@@ -277,8 +357,17 @@ class Runner:
 
     def _on_signal(self, signum, _frame) -> None:
         if self._cleaning:
+            self.late_signal = signum
             return  # already reverting and tearing down: a second Ctrl-C must not cut that short
         raise Interrupted(signum)
+
+
+def _live_state(hypothesis: dict, value: float | None) -> str:
+    if value is None:
+        return "-"
+    too_high = hypothesis["max"] is not None and value > hypothesis["max"]
+    too_low = hypothesis["min"] is not None and value < hypothesis["min"]
+    return "over" if too_high or too_low else "ok"
 
 
 def _link_latest(run_dir: Path) -> None:

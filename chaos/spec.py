@@ -9,10 +9,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import signal as _signal
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from chaos import units
+from chaos import spec_errors, units
 from chaos.errors import Problem, SpecError
-from chaos.yamlsource import Source, dotted, load_yaml
+from chaos.yamlsource import Source, dotted, load_yaml, load_yaml_text
 
 Duration = Annotated[float, BeforeValidator(units.parse_duration)]
 Milliseconds = Annotated[float, BeforeValidator(units.parse_milliseconds)]
@@ -44,7 +46,7 @@ EDGE = "load"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 # ---- targets -----------------------------------------------------------------------------
@@ -79,6 +81,16 @@ class Service(Strict):
     healthcheck: Healthcheck | None = None
     labels: dict[str, str] | list[str] = Field(default_factory=dict)
     clock: Literal["normal", "skewable"] = "normal"
+    attach: Attach | None = Field(None, exclude=True, description="set through targets.attach")
+    working_dir: str | None = Field(None, description="working directory of the main process, as in compose")
+    user: str | None = Field(None, description="user (name or uid[:gid]) the main process runs as, as in compose")
+    # Compose keys accepted so existing compose files load, and deliberately not applied:
+    container_name: str | None = Field(None, description="ignored: containers are named per run so runs never collide")
+    restart: str | None = Field(None, description="ignored: the harness owns the lifecycle; a restart policy would "
+                                                  "undo kill and stop faults behind its back")
+    networks: list[str] | dict[str, dict | None] | None = Field(None, description="ignored: every target joins the "
+                                                                 "experiment's own network")
+    expose: list[str | int] | None = Field(None, description="ignored: every port is reachable on the experiment network")
 
     def env(self) -> dict[str, str]:
         if isinstance(self.environment, list):
@@ -109,21 +121,58 @@ class Service(Strict):
         return ports
 
 
+class Attach(Strict):
+    """An already-running container to adopt instead of starting one: by exact name or by one label."""
+
+    name: str | None = Field(None, description="the container's name")
+    label: str | None = Field(None, description="key=value; exactly one running container must carry it")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.name is None) == (self.label is None):
+            raise ValueError("give either name or label (exactly one)")
+        if self.label is not None and "=" not in self.label:
+            raise ValueError(f"label {self.label!r} must be key=value")
+        return self
+
+
 class Targets(Strict):
     compose: str | None = None
     services: dict[str, Service] = Field(default_factory=dict)
+    attach: dict[str, Attach] = Field(default_factory=dict, description="service name -> running container to adopt; "
+                                      "the harness never starts, stops or removes it")
 
 
 # ---- load --------------------------------------------------------------------------------
 
 
+class ScenarioRequest(Strict):
+    """One request of a load scenario written in YAML instead of a locustfile."""
+
+    path: str = Field(description="URL path, e.g. /products/1")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    name: str | None = Field(None, description="name in reports (default: METHOD path)")
+    weight: int = Field(1, ge=1, le=10_000)
+    expect: list[int] | int = Field(default_factory=lambda: [200], description="status codes that count as success")
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: dict | list | None = Field(None, alias="json")
+
+    def statuses(self) -> list[int]:
+        return [self.expect] if isinstance(self.expect, int) else list(self.expect)
+
+
 class Load(Strict):
-    locustfile: str
+    locustfile: str | None = Field(None, description="a Locust file; or give `scenario` instead")
     user_classes: list[str] = Field(default_factory=list)
+    scenario: list[ScenarioRequest] | None = Field(None, description="requests to send, weighted, instead of a locustfile")
     target: str = Field(description="service:port the load generator drives through the edge link")
-    users: int = Field(10, ge=1, le=100_000)
+    users: int = Field(10, ge=1, le=100_000, description="closed model: concurrent users")
     spawn_rate: float = Field(10.0, gt=0)
-    model: Literal["closed"] = "closed"
+    model: Literal["closed", "open"] = Field("closed", description="closed: users wait for answers; open: constant "
+                                             "arrival rate, latency from the intended send time")
+    rate: float | None = Field(None, gt=0, le=1_000_000, description="open model: requests per second")
+    max_in_flight: int = Field(1000, ge=1, le=100_000, description="open model: arrivals beyond this are failures")
+    workers: int = Field(0, ge=0, le=64, description="local Locust worker processes (0: one local process)")
 
     @field_validator("target")
     @classmethod
@@ -131,6 +180,14 @@ class Load(Strict):
         if not re.match(r"^[A-Za-z0-9_.-]+:\d{1,5}$", value):
             raise ValueError(f"{value!r} is not service:port (e.g. api:8080)")
         return value
+
+    @model_validator(mode="after")
+    def _one_source_and_a_rate(self):
+        if (self.locustfile is None) == (self.scenario is None):
+            raise ValueError("give either locustfile or scenario (exactly one)")
+        if self.model == "open" and self.rate is None:
+            raise ValueError("the open model needs a rate (requests per second)")
+        return self
 
 
 # ---- phases, faults, hypotheses, abort rules -----------------------------------------------
@@ -152,12 +209,40 @@ class FaultSpec(Strict):
     name: str | None = None
     at: Duration = 0.0
     duration: Duration
+    repeat: Duration | None = Field(None, description="inject again every this long from `at` (with `times`)")
+    times: int | None = Field(None, ge=1, le=1000, description="how many occurrences a repeated fault has")
 
     def target(self) -> str:
         raise NotImplementedError
 
     def params(self) -> dict:
         raise NotImplementedError
+
+    def occurrences(self) -> list[float]:
+        """When each occurrence starts, in seconds from the start of the fault phase."""
+        if self.repeat is None or self.times is None:
+            return [self.at]
+        return [self.at + k * self.repeat for k in range(self.times)]  # k * repeat: no float drift
+
+    def updates(self) -> list[dict]:
+        """Changes made while one occurrence is active: ``{"after": s, "set": {...}}`` (ramps, crash loops)."""
+        return []
+
+    def problems(self) -> list[tuple[tuple, str]]:
+        """Checks of this fault alone, as (field path inside the fault, message)."""
+        found = []
+        if self.duration <= 0:
+            found.append((("duration",), "must be longer than 0s"))
+        if (self.repeat is None) != (self.times is None):
+            which = ("times",) if self.repeat is None else ("repeat",)
+            found.append((which, "repeat and times go together: repeat: 10s, times: 3 injects 3 times, 10s apart"))
+        elif self.repeat is not None:
+            if self.repeat <= 0:
+                found.append((("repeat",), "must be longer than 0s"))
+            elif self.repeat < self.duration:
+                found.append((("repeat",), f"occurrences would overlap: repeat {units.format_duration(self.repeat)} "
+                                           f"is shorter than duration {units.format_duration(self.duration)}"))
+        return found
 
 
 class LinkFault(FaultSpec):
@@ -183,21 +268,92 @@ class LinkFault(FaultSpec):
         return {}
 
 
+class LatencyRamp(Strict):
+    """Moves the latency from the fault's own value to ``to`` over ``over``, one in-place update per ``step``."""
+
+    to: Milliseconds
+    over: Duration
+    step: Duration = 1.0
+
+
+class RateRamp(Strict):
+    """Moves the rate from the fault's own value to ``to`` over ``over``, one in-place update per ``step``."""
+
+    to: RateKBps
+    over: Duration
+    step: Duration = 1.0
+
+
+RAMP_MIN_STEP = 0.1  # one Toxiproxy PATCH per step and link: at most ten a second
+
+
+def ramp_updates(attribute: str, start: int, end: int, ramp, duration: float) -> list[dict]:
+    """The in-place updates of a linear ramp; times are ``k * step`` (no accumulated drift), values monotone."""
+    updates, last, k = [], start, 1
+    while True:
+        after = min(round(k * ramp.step, 9), ramp.over)
+        if after >= duration:
+            break  # the revert comes first
+        value = round(start + (end - start) * after / ramp.over)
+        if value != last:
+            updates.append({"after": after, "set": {attribute: value}})
+            last = value
+        if after >= ramp.over:
+            break
+        k += 1
+    return updates
+
+
+def ramp_problems(start: int, end: int, ramp, duration: float) -> list[tuple[tuple, str]]:
+    found = []
+    if ramp.over <= 0:
+        found.append((("ramp", "over"), "must be longer than 0s"))
+    elif ramp.over > duration:
+        found.append((("ramp", "over"), f"the ramp outlasts the fault (duration {units.format_duration(duration)})"))
+    if ramp.step < RAMP_MIN_STEP:
+        found.append((("ramp", "step"), f"must be at least {units.format_duration(RAMP_MIN_STEP)} "
+                                        "(each step is one update of the toxic)"))
+    elif ramp.over > 0 and ramp.step > ramp.over:
+        found.append((("ramp", "step"), "is longer than the ramp itself (over)"))
+    if start == end:
+        found.append((("ramp", "to"), "equals the fault's own value: a ramp must move one way, up or down"))
+    return found
+
+
 class Latency(LinkFault):
     type: Literal["latency"]
     latency: Milliseconds
     jitter: Milliseconds = 0.0
+    ramp: LatencyRamp | None = None
 
     def toxic_attributes(self):
         return {"latency": round(self.latency), "jitter": round(self.jitter)}
+
+    def updates(self):
+        return ramp_updates("latency", round(self.latency), round(self.ramp.to), self.ramp, self.duration) \
+            if self.ramp else []
+
+    def problems(self):
+        ramp = ramp_problems(round(self.latency), round(self.ramp.to), self.ramp, self.duration) if self.ramp else []
+        return super().problems() + ramp
 
 
 class Bandwidth(LinkFault):
     type: Literal["bandwidth"]
     rate: RateKBps
+    ramp: RateRamp | None = None
 
     def toxic_attributes(self):
         return {"rate": max(1, round(self.rate))}
+
+    def updates(self):
+        return ramp_updates("rate", max(1, round(self.rate)), max(1, round(self.ramp.to)), self.ramp, self.duration) \
+            if self.ramp else []
+
+    def problems(self):
+        ramp = ramp_problems(max(1, round(self.rate)), max(1, round(self.ramp.to)), self.ramp, self.duration) \
+            if self.ramp else []
+        return super().problems() + ramp
 
 
 class SlowClose(LinkFault):
@@ -247,11 +403,465 @@ class Down(LinkFault):
     type: Literal["down"]
 
 
+# ---- container and resource faults: which of this run's targets they hit --------------------
+
+# These stop the process in a way `docker start` cannot undo (the container stays "running"): use pause.
+FREEZING_SIGNALS = ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU")
+
+
+def parse_signal(value: object) -> str:
+    """A signal name as Docker takes it (``SIGTERM``) from ``SIGTERM``, ``term`` or ``15``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a signal like SIGKILL or SIGTERM")
+    if isinstance(value, int):
+        try:
+            name = _signal.Signals(value).name
+        except ValueError:
+            raise ValueError(f"{value} is not a signal number") from None
+    else:
+        text = str(value).strip().upper()
+        name = text if text.startswith("SIG") else f"SIG{text}"
+        if name not in _signal.Signals.__members__:
+            hint = difflib.get_close_matches(name, list(_signal.Signals.__members__), n=1)
+            more = f" (did you mean '{hint[0]}'?)" if hint else " (e.g. SIGKILL, SIGTERM, SIGINT, SIGHUP)"
+            raise ValueError(f"{value!r} is not a signal{more}")
+    if name in FREEZING_SIGNALS:
+        raise ValueError(f"{name} freezes the process and starting the container cannot undo it: use type: pause")
+    return name
+
+
+Signal = Annotated[str, BeforeValidator(parse_signal)]
+LABEL = re.compile(r"^[^=\s]+=[^\s]*$")
+
+
+class TargetedFault(FaultSpec):
+    """A fault on containers: one service, a list, or a label among this run's own targets; all, one
+    or a random fraction of them, drawn with the plan's seed."""
+
+    service: str | None = None
+    services: list[str] | None = None
+    label: str | None = Field(None, description="key=value, matched among this run's targets only")
+    pick: Literal["one", "all", "random"] = "all"
+    fraction: Fraction | None = Field(None, description="with pick: random, the share of matching containers")
+
+    @field_validator("label")
+    @classmethod
+    def _label_shape(cls, value: str | None) -> str | None:
+        if value is not None and not LABEL.match(value):
+            raise ValueError(f"{value!r} is not key=value (e.g. tier=backend)")
+        return value
+
+    def selection(self) -> dict:
+        services = [self.service] if self.service else (list(self.services) if self.services else None)
+        fraction = (0.5 if self.fraction is None else self.fraction) if self.pick == "random" else None
+        return {"services": services, "label": self.label, "pick": self.pick, "fraction": fraction}
+
+    def target(self) -> str:
+        chosen = self.selection()
+        what = ", ".join(chosen["services"]) if chosen["services"] else f"label {self.label}"
+        if self.pick == "one":
+            return f"one of {what}"
+        if self.pick == "random":
+            return f"random {chosen['fraction'] * 100:g}% of {what}"
+        return what
+
+    def params(self) -> dict:
+        return {"select": self.selection(), **self.kind_params()}
+
+    def kind_params(self) -> dict:
+        return {}
+
+    def problems(self):
+        found = super().problems()
+        given = [key for key in ("service", "services", "label") if getattr(self, key) is not None]
+        if not given:
+            found.append(((), "say which containers: service, services or label"))
+        elif len(given) > 1:
+            found.append(((given[1],), f"give only one of service, services or label (also given: {given[0]})"))
+        if self.services is not None and not self.services:
+            found.append((("services",), "is empty"))
+        if self.fraction is not None and self.pick != "random":
+            found.append((("fraction",), "applies to pick: random only"))
+        elif self.fraction is not None and self.fraction <= 0:
+            found.append((("fraction",), "must be more than 0%"))
+        return found
+
+
+class ContainerFault(TargetedFault):
+    family: ClassVar[str] = "container"
+
+
+class Kill(ContainerFault):
+    """Signal the container's main process; revert starts it again (and waits until healthy)."""
+
+    type: Literal["kill"]
+    signal: Signal = "SIGKILL"
+
+    def kind_params(self):
+        return {"signal": self.signal}
+
+
+class Stop(ContainerFault):
+    type: Literal["stop"]
+    grace: Duration = Field(10.0, description="time between the stop signal and SIGKILL")
+
+    def kind_params(self):
+        return {"grace": self.grace}
+
+
+class Restart(ContainerFault):
+    type: Literal["restart"]
+    grace: Duration = Field(10.0, description="time between the stop signal and SIGKILL")
+
+    def kind_params(self):
+        return {"grace": self.grace}
+
+
+class Pause(ContainerFault):
+    type: Literal["pause"]
+
+
+CRASH_LOOP_MIN_EVERY = 1.0  # a kill and a start take a good part of a second on a busy engine
+
+
+class CrashLoop(ContainerFault):
+    """Kill every ``every`` seconds for the fault's duration; the container comes back ``down`` after each kill."""
+
+    type: Literal["crash_loop"]
+    every: Duration
+    down: Duration = Field(0.0, description="how long it stays down after each kill before it is started again")
+    signal: Signal = "SIGKILL"
+
+    def kind_params(self):
+        return {"signal": self.signal, "every": self.every, "down": self.down}
+
+    def updates(self):
+        result = [{"after": self.down, "set": {"start": 1}}] if 0 < self.down < self.duration else []
+        k = 1
+        while round(k * self.every, 9) < self.duration:
+            after = round(k * self.every, 9)
+            result.append({"after": after, "set": {"kill": k + 1}})
+            if self.down > 0 and after + self.down < self.duration:
+                result.append({"after": round(after + self.down, 9), "set": {"start": k + 1}})
+            k += 1
+        return result
+
+    def problems(self):
+        found = super().problems()
+        if self.every < CRASH_LOOP_MIN_EVERY:
+            found.append((("every",), f"must be at least {units.format_duration(CRASH_LOOP_MIN_EVERY)}"))
+        elif self.every >= self.duration > 0:
+            found.append((("every",), "kills only once within the duration: make it shorter, or use type: kill"))
+        if self.down >= self.every:
+            found.append((("down",), "must be shorter than every"))
+        return found
+
+
+class ResourceFault(TargetedFault):
+    family: ClassVar[str] = "resources"
+
+
+class Cpu(ResourceFault):
+    """Limit the containers' CPU at run time (docker update); revert restores the limits read before."""
+
+    type: Literal["cpu"]
+    cpus: float = Field(gt=0, le=1024, description="CPUs the container may use, e.g. 0.2")
+
+    def kind_params(self):
+        return {"cpus": self.cpus}
+
+    def problems(self):
+        found = super().problems()
+        if self.cpus < 0.01:
+            found.append((("cpus",), "must be at least 0.01 (Docker's smallest CPU quota)"))
+        return found
+
+
+MEMORY_MIN_BYTES = 6 * 1024 * 1024  # Docker refuses smaller limits
+
+
+class Memory(ResourceFault):
+    """Limit the containers' memory (and swap, to the same value) at run time; revert restores them."""
+
+    type: Literal["memory"]
+    memory: Bytes
+
+    def kind_params(self):
+        return {"memory_bytes": self.memory}
+
+    def problems(self):
+        found = super().problems()
+        if self.memory < MEMORY_MIN_BYTES:
+            found.append((("memory",), "must be at least 6MB (Docker's smallest memory limit)"))
+        return found
+
+
+# ---- partitions and clock skew (faults on services, not on links) ---------------------------
+
+Groups = Union[list[list[str]], dict[str, list[str]]]
+
+
+class Partition(FaultSpec):
+    """Targets in different groups cannot exchange packets (iptables DROP inside their network
+    namespaces, direct and through link proxies). Targets named nowhere keep every path."""
+
+    family: ClassVar[str] = "partition"
+    type: Literal["partition"]
+    groups: Groups | None = Field(None, description="[[a], [b]] or {left: [a], right: [b]}: groups cut from each other")
+    isolate: list[str] | str | None = Field(None, description="these targets against every other target")
+    bridge: str | None = Field(None, description="a target that sees every group while the groups do not see each other")
+    direction: Literal["both", "one-way"] = Field("both", description="one-way: only packets from the first group "
+                                                                      "to the second are dropped")
+
+    def named_groups(self) -> dict[str, list[str]]:
+        """Groups by name (``1``, ``2``... for a list); isolate gives ``isolated`` and ``rest`` (filled in later)."""
+        if self.isolate is not None:
+            return {"isolated": self.isolated(), "rest": []}
+        if isinstance(self.groups, dict):
+            return {name: list(members) for name, members in self.groups.items()}
+        return {str(i + 1): list(members) for i, members in enumerate(self.groups or [])}
+
+    def isolated(self) -> list[str]:
+        return [self.isolate] if isinstance(self.isolate, str) else list(self.isolate or [])
+
+    def target(self) -> str:
+        if self.isolate is not None:
+            return f"isolate {', '.join(self.isolated())}" + (" (one-way)" if self.direction == "one-way" else "")
+        cut = " -/-> " if self.direction == "one-way" else " | "
+        text = cut.join(", ".join(members) for members in self.named_groups().values())
+        return text + (f", bridge {self.bridge}" if self.bridge else "")
+
+    def params(self) -> dict:
+        return {"groups": {} if self.isolate is not None else self.named_groups(), "isolate": self.isolated(),
+                "bridge": [self.bridge] if self.bridge else [], "direction": self.direction}
+
+    def services(self) -> list[tuple[tuple, str]]:
+        """Every service named, with its field path inside the fault."""
+        named = []
+        if isinstance(self.isolate, str):
+            named.append((("isolate",), self.isolate))
+        else:
+            named += [(("isolate", k), name) for k, name in enumerate(self.isolate or [])]
+        keys = self.groups.keys() if isinstance(self.groups, dict) else range(len(self.groups or []))
+        for key in keys:
+            named += [(("groups", key, k), name) for k, name in enumerate(self.groups[key])]
+        if self.bridge:
+            named.append((("bridge",), self.bridge))
+        return named
+
+    def problems(self):
+        found = super().problems()
+        if (self.groups is None) == (self.isolate is None):
+            found.append(((), "give either groups (targets cut from each other) or isolate (targets cut from all others)"))
+            return found
+        if self.isolate is not None:
+            if not self.isolated():
+                found.append((("isolate",), "name at least one service"))
+            if self.bridge:
+                found.append((("bridge",), "a bridge needs groups to stand between (use groups, not isolate)"))
+            return found + _repeated_names(self.services())
+        groups = self.named_groups()
+        if len(groups) < 2:
+            found.append((("groups",), "a partition needs at least two groups"))
+        for key, members in zip(self.groups.keys() if isinstance(self.groups, dict) else range(len(groups)),
+                                groups.values()):
+            if not members:
+                found.append((("groups", key), "an empty group cuts nothing"))
+        if self.direction == "one-way" and len(groups) != 2:
+            found.append((("direction",), "one-way needs exactly two groups: packets from the first to the second "
+                                          "are dropped"))
+        return found + _repeated_names(self.services())
+
+
+def _repeated_names(named: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+    seen, found = set(), []
+    for path, name in named:
+        if name in seen:
+            found.append((path, f"{name!r} is named twice: a service belongs to one group (a bridge to none)"))
+        seen.add(name)
+    return found
+
+
+SignedDuration = Annotated[float, BeforeValidator(units.parse_signed_duration)]
+ClockRate = Annotated[float, BeforeValidator(units.parse_clock_rate)]
+STROBE_MIN_PERIOD = 0.25  # each swing is one rewrite of the timestamp file through the engine
+DRIFT_STEP = 0.5  # a drift is written as a new offset this often (libfaketime's own rate cannot be reverted)
+DRIFT_MAX_UPDATES = 2000
+
+
+def _steps(every: float, duration: float) -> list[tuple[int, float]]:
+    """(k, k * every) for k = 1, 2, ... strictly inside the duration (the revert comes at its end)."""
+    result, k = [], 1
+    while round(k * every, 9) < duration:
+        result.append((k, round(k * every, 9)))
+        k += 1
+    return result
+
+
+class Strobe(Strict):
+    delta: Duration = Field(description="the clock swings between +delta and -delta")
+    period: Duration = Field(description="time between swings")
+
+
+class ClockSkew(FaultSpec):
+    """The wall clock of one `clock: skewable` service, through libfaketime: offset, drift or strobe."""
+
+    family: ClassVar[str] = "clock"
+    type: Literal["clock_skew"]
+    service: str
+    offset: SignedDuration | None = Field(None, description="a fixed step: +30s, -5s")
+    drift: ClockRate | None = Field(None, description="runs at this rate against real time: 1.05, 0.99, 200ppm")
+    strobe: Strobe | None = None
+
+    def target(self) -> str:
+        return self.service
+
+    def params(self) -> dict:
+        if self.offset is not None:
+            return {"mode": "offset", "offset_s": self.offset}
+        if self.drift is not None:
+            return {"mode": "drift", "rate": self.drift}
+        return {"mode": "strobe", "delta_s": self.strobe.delta, "period_s": self.strobe.period}
+
+    def updates(self) -> list[dict]:
+        """The offsets written while active: a drift grows stepwise, a strobe swings every period."""
+        if self.strobe is not None and self.strobe.period >= STROBE_MIN_PERIOD:
+            swings = _steps(self.strobe.period, self.duration)
+            return [{"after": after, "set": {"offset_s": self.strobe.delta * (-1) ** k}} for k, after in swings]
+        if self.drift is not None:
+            step = max(DRIFT_STEP, self.duration / DRIFT_MAX_UPDATES)
+            return [{"after": after, "set": {"offset_s": round((self.drift - 1.0) * after, 6)}}
+                    for _, after in _steps(step, self.duration)]
+        return []
+
+    def problems(self):
+        found = super().problems()
+        given = [name for name in ("offset", "drift", "strobe") if getattr(self, name) is not None]
+        if len(given) != 1:
+            found.append(((given[1],) if given else (), "give exactly one of offset, drift or strobe"))
+        elif self.offset == 0:
+            found.append((("offset",), "an offset of 0s changes nothing"))
+        elif self.drift == 1.0:
+            found.append((("drift",), "a rate of 1 changes nothing (e.g. 1.05 runs 5 % fast, 200ppm 0.02 % fast)"))
+        elif self.strobe is not None:
+            if self.strobe.delta <= 0:
+                found.append((("strobe", "delta"), "must be longer than 0s"))
+            if self.strobe.period < STROBE_MIN_PERIOD:
+                found.append((("strobe", "period"), f"must be at least {units.format_duration(STROBE_MIN_PERIOD)}"))
+        return found
+
+
+def service_fault_problems(loaded: LoadedExperiment) -> list[Problem]:
+    """Partitions and clock skews name services: they must exist, and a skewed one must be skewable."""
+    exp, source, services = loaded.experiment, loaded.source, loaded.services
+    problems: list[Problem] = []
+
+    def unknown(path: tuple, name: str) -> Problem:
+        hint = difflib.get_close_matches(name, list(services), n=1)
+        more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+        return source.problem(path, f"{name!r} is not a service of this experiment{more}")
+
+    skew_windows: dict[str, list[tuple[float, float, int]]] = {}
+    for i, fault in enumerate(exp.faults):
+        if isinstance(fault, Partition):
+            problems += [unknown(("faults", i, *path), name) for path, name in fault.services() if name not in services]
+            problems += [source.problem(("faults", i, *path), f"{name!r} is attached: a partition changes a "
+                                        "container's network namespace, and attached containers are never changed")
+                         for path, name in fault.services() if name in services and services[name].attach]
+            if fault.isolate is not None and set(fault.isolated()) >= set(services):
+                problems.append(source.problem(("faults", i, "isolate"), "isolates every service: nobody is left "
+                                                                         "on the other side"))
+        elif isinstance(fault, ClockSkew):
+            if fault.service not in services:
+                problems.append(unknown(("faults", i, "service"), fault.service))
+            elif services[fault.service].attach:
+                problems.append(source.problem(("faults", i, "service"), f"{fault.service!r} is attached: only a "
+                                               "service the harness starts can be started with libfaketime"))
+            elif services[fault.service].clock != "skewable":
+                problems.append(source.problem(
+                    ("faults", i, "service"),
+                    f"service {fault.service!r} is not declared skewable: add `clock: skewable` to its definition "
+                    "(the harness must start it with libfaketime preloaded; only glibc-linked, dynamically linked "
+                    "programs can be skewed)"))
+            for start in fault.occurrences():
+                skew_windows.setdefault(fault.service, []).append((start, start + fault.duration, i))
+    for service, windows in skew_windows.items():
+        windows.sort()
+        for (_, end, _), (start, _, i) in zip(windows, windows[1:]):
+            if start < end:
+                problems.append(source.problem(("faults", i, "at"), f"overlaps another clock skew of {service!r}: "
+                                                                    "a service has one clock"))
+    return problems
+
+
+FAULT_MODELS = (Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
+                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew)
 Fault = Annotated[
-    Union[Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down],
+    Union[Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
+          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew],
     Field(discriminator="type"),
 ]
-FAULT_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
+FAULT_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down",
+               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew")
+
+
+class ProbeSpec(Strict):
+    """A measurement polled on a fixed schedule for the whole run, each try bounded by ``timeout``."""
+
+    name: str
+    every: Duration = Field(1.0, description="interval between tries")
+    timeout: Duration = Field(1.0, description="a try slower than this fails; a hanging probe never hangs the run")
+
+    @model_validator(mode="after")
+    def _timeout_fits(self):
+        if self.every <= 0 or self.timeout <= 0:
+            raise ValueError("every and timeout must be longer than 0s")
+        return self
+
+
+class HttpProbe(ProbeSpec):
+    type: Literal["http"]
+    service: str = Field(description="reached on its port published on 127.0.0.1 (published for you)")
+    port: int = Field(ge=1, le=65535)
+    path: str = "/"
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expect_status: list[int] | int = Field(default_factory=lambda: [200])
+    body_regex: str | None = None
+    json_path: str | None = Field(None, description="dotted path into a JSON body, e.g. status or checks.redis")
+    equals: str | int | float | bool | None = Field(None, description="value expected at json_path")
+
+    def statuses(self) -> list[int]:
+        return [self.expect_status] if isinstance(self.expect_status, int) else list(self.expect_status)
+
+
+class TcpProbe(ProbeSpec):
+    type: Literal["tcp"]
+    service: str
+    port: int = Field(ge=1, le=65535)
+
+
+class CommandProbe(ProbeSpec):
+    type: Literal["command"]
+    service: str
+    command: list[str] | str
+    expect_exit: int = 0
+    output_regex: str | None = None
+
+
+class PythonProbe(ProbeSpec):
+    type: Literal["python"]
+    call: str = Field(description="module:function, importable from the experiment's folder; truthy = success")
+
+
+class ContainerProbe(ProbeSpec):
+    type: Literal["container"]
+    service: str
+    expect: Literal["running", "healthy"] = "running"
+
+
+Probe = Annotated[Union[HttpProbe, TcpProbe, CommandProbe, PythonProbe, ContainerProbe], Field(discriminator="type")]
+PROBE_METRICS = ("success_rate", "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.max",
+                 "latency.mean", "count")
 
 
 class Hypothesis(Strict):
@@ -261,6 +871,7 @@ class Hypothesis(Strict):
     min: float | str | None = None
     phases: list[Literal[PHASES]] = Field(default_factory=lambda: ["baseline", "fault", "recovery"])  # type: ignore[valid-type]
     request: str | None = Field(None, description="only requests with this Locust name")
+    probe: str | None = Field(None, description="judge this probe's results instead of the load's requests")
     weight: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
@@ -306,15 +917,26 @@ DEFAULT_ABORT = (
 )
 
 
+def link_text(value: str) -> str:
+    """A link as written in `links`, checked one by one so a problem points at its own line."""
+    if not LINK.match(value):
+        raise ValueError(f"{value!r} is not a link (expected 'from -> to:port', e.g. 'api -> redis:6379')")
+    return normalise_link(value)
+
+
+LinkText = Annotated[str, AfterValidator(link_text)]
+
+
 class Experiment(Strict):
     name: str
     description: str = ""
     secrets: list[str] = Field(default_factory=list, description="names of variables whose values are secret")
     targets: Targets
-    links: list[str] = Field(default_factory=list)
+    links: list[LinkText] = Field(default_factory=list)
     load: Load
     phases: Phases = Field(default_factory=Phases)
     faults: list[Fault] = Field(default_factory=list)
+    probes: list[Probe] = Field(default_factory=list)
     steady_state: list[Hypothesis] = Field(default_factory=list)
     abort: list[AbortRule] = Field(default_factory=lambda: [AbortRule(**rule) for rule in DEFAULT_ABORT])
     report: Report = Field(default_factory=Report)
@@ -325,14 +947,6 @@ class Experiment(Strict):
         if not NAME.match(value):
             raise ValueError("use lower-case letters, digits, '-', '_' or '.' (it names the report directory)")
         return value
-
-    @field_validator("links")
-    @classmethod
-    def _links_shape(cls, links: list[str]) -> list[str]:
-        for link in links:
-            if not LINK.match(link):
-                raise ValueError(f"{link!r} is not a link (expected 'from -> to:port', e.g. 'api -> redis:6379')")
-        return [normalise_link(link) for link in links]
 
 
 def normalise_link(text: str) -> str:
@@ -360,14 +974,18 @@ class LoadedExperiment:
         return (self.base_dir / relative).resolve()
 
 
-def load_experiment(file: Path | str, variables: dict[str, str] | None = None) -> LoadedExperiment:
-    """Load, validate and cross-check one experiment file. Raises SpecError with every problem."""
+def load_experiment(file: Path | str, variables: dict[str, str] | None = None, *,
+                    text: str | None = None) -> LoadedExperiment:
+    """Load, validate and cross-check one experiment file. Raises SpecError with every problem.
+    With ``text``, that is the file's content (not read): relative paths still resolve from ``file``."""
     env = dict(os.environ)
     env.update(variables or {})
-    source = load_yaml(file, env)
+    source = load_yaml(file, env) if text is None else load_yaml_text(text, str(file), env)
     experiment = validate(Experiment, source)
     services, compose_file, problems = _resolve_services(experiment, source, env)
     loaded = LoadedExperiment(experiment, source, services, compose_file)
+    # a secret may be used only in the compose file (its own Source): take every listed variable's value
+    loaded.secret_values = sorted(set(loaded.secret_values) | {env[n] for n in experiment.secrets if env.get(n)})
     if not problems:  # cross-checks against a half-read system would only add noise
         problems = cross_check(loaded)
     if problems:
@@ -382,94 +1000,7 @@ def validate(model: type[BaseModel], source: Source, prefix: tuple = ()):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError([_problem(source, prefix, error, data) for error in exc.errors()]) from None
-
-
-def _problem(source: Source, prefix: tuple, error: dict, data) -> Problem:
-    path = prefix + _data_path(error["loc"], data)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        key = path[-1]
-        siblings = _fields_at(source, path[:-1])
-        hint = difflib.get_close_matches(str(key), siblings, n=1)
-        more = f" (did you mean '{hint[0]}'?)" if hint else (f" (expected one of: {', '.join(siblings)})" if siblings else "")
-        return source.problem(path, f"unknown field{more}")
-    if kind == "missing":
-        return source.problem(path, "is required")
-    if kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag")
-        hint = difflib.get_close_matches(str(tag), FAULT_TYPES, n=1)
-        more = f"did you mean '{hint[0]}'?" if hint else f"expected one of: {', '.join(FAULT_TYPES)}"
-        return source.problem(path + ("type",), f"unknown fault type {tag!r} ({more})")
-    if kind == "union_tag_not_found":
-        return source.problem(path, f"needs a 'type' (one of: {', '.join(FAULT_TYPES)})")
-    message = error["msg"]
-    for prefix_text in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix_text)
-    return source.problem(path, message)
-
-
-def _data_path(loc: tuple, data) -> tuple:
-    """Drop the parts of a pydantic location that are not keys in the data (union tags, 'str')."""
-    path, node = [], data
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and part not in node and isinstance(part, str) and part not in _union_tags(node):
-            path.append(part)  # a missing or unknown field: point at its parent's position
-            node = None
-    return tuple(path)
-
-
-def _union_tags(node: dict) -> set[str]:
-    return {str(node.get("type"))} | {"str", "list[str]", "float", "int", "dict[str,DependsOn]", "list[str | int]"}
-
-
-def _fields_at(source: Source, path: tuple) -> list[str]:
-    model = _model_at(path)
-    return list(model.model_fields_set_names()) if model else []
-
-
-def _model_at(path: tuple):
-    """The model that validates the mapping at ``path``, for 'did you mean' hints."""
-    model: type[BaseModel] | None = Experiment
-    node_types = {
-        ("targets",): Targets, ("load",): Load, ("phases",): Phases, ("report",): Report,
-    }
-    key = tuple(p for p in path if not isinstance(p, int))
-    if key in node_types:
-        return _Fields(node_types[key])
-    if not path:
-        return _Fields(Experiment)
-    if key == ("faults",):
-        return _Fields(Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down)
-    if key == ("steady_state",):
-        return _Fields(Hypothesis)
-    if key == ("abort",):
-        return _Fields(AbortRule)
-    if len(key) == 3 and key[:2] == ("targets", "services"):
-        return _Fields(Service)
-    if len(key) == 4 and key[:2] == ("targets", "services") and key[3] == "healthcheck":
-        return _Fields(Healthcheck)
-    return model and None
-
-
-class _Fields:
-    def __init__(self, *models: type[BaseModel]):
-        self.models = models
-
-    def model_fields_set_names(self) -> list[str]:
-        names: list[str] = []
-        for model in self.models:
-            for name, info in model.model_fields.items():
-                shown = info.alias or name
-                if shown not in names:
-                    names.append(shown)
-        return names
+        raise SpecError(spec_errors.problems(model, source, prefix, data, exc.errors())) from None
 
 
 def _resolve_services(experiment: Experiment, source: Source, env: dict[str, str]):
@@ -488,10 +1019,15 @@ def _resolve_services(experiment: Experiment, source: Source, env: dict[str, str
             except SpecError as exc:
                 problems += exc.problems
     services.update(experiment.targets.services)
+    for name, selector in experiment.targets.attach.items():
+        if name in services:
+            problems.append(source.problem(("targets", "attach", name), f"{name!r} is also a service the harness starts"))
+        services[name] = Service(image="(attached)", attach=selector)
     if compose_file and services:
         services = {name: _with_build_context(service, compose_file.parent) for name, service in services.items()}
     if not services and not problems:
-        problems.append(source.problem(("targets",), "no services: give targets.compose or targets.services"))
+        problems.append(source.problem(("targets",), "no services: give targets.compose, targets.services or "
+                                                     "targets.attach"))
     return services, compose_file, problems
 
 
@@ -503,6 +1039,24 @@ def _with_build_context(service: Service, base: Path) -> Service:
     return service.model_copy(update={"build": build.model_copy(update={"context": str((base / build.context).resolve())})})
 
 
+def load_compose(file: Path | str, variables: dict[str, str] | None = None) -> dict[str, Service]:
+    """The services of a compose file read as an experiment reads them (``${VAR}`` substituted from
+    the environment and ``variables``, build contexts resolved). Raises SpecError with every problem."""
+    env = dict(os.environ)
+    env.update(variables or {})
+    path = Path(file).resolve()
+    if not path.is_file():
+        raise SpecError([Problem(str(file), 1, 1, "", "compose file not found")])
+    compose = load_yaml(path, env)
+    services = _compose_services(compose)
+    problems = [compose.problem(("services", name, "depends_on"), f"dependency {dependency!r} is not a service "
+                                f"of this file") for name, service in services.items()
+                for dependency in service.dependencies() if dependency not in services]
+    if problems:
+        raise SpecError(problems)
+    return {name: _with_build_context(service, path.parent) for name, service in services.items()}
+
+
 COMPOSE_IGNORED = ("version", "name", "networks", "volumes", "x-chaos")
 
 
@@ -510,7 +1064,7 @@ def _compose_services(compose: Source) -> dict[str, Service]:
     data = compose.data
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise SpecError([compose.problem(("services",), "a compose file needs a 'services' mapping")])
-    unknown = [key for key in data if key not in COMPOSE_IGNORED + ("services",)]
+    unknown = [key for key in data if key not in COMPOSE_IGNORED + ("services",) and not str(key).startswith("x-")]
     problems = [compose.problem((key,), "unknown top-level compose key") for key in unknown]
     services = {}
     for name in data["services"]:
@@ -533,22 +1087,24 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
         problems.append(source.problem(path, f"{what} {name!r} is not a service of this experiment{more}"))
 
-    for service_name, service in services.items():
-        for dependency in service.dependencies():
-            if dependency not in services:
-                name_problem(("targets", "services", service_name, "depends_on"), dependency, "dependency")
+    problems += _system_problems(loaded)
     for i, link in enumerate(exp.links):
         source_name, target_name, _ = LINK.match(link).groups()
+        if source_name in exp.targets.attach:
+            problems.append(source.problem(("links", i), f"{source_name!r} is attached: the harness cannot re-point "
+                                           "a running container's name lookups without changing it; route links "
+                                           "from services the harness starts, or use the edge link"))
         if source_name != EDGE and source_name not in services:
             name_problem(("links", i), source_name, "link source")
         if target_name not in services:
             name_problem(("links", i), target_name, "link target")
-    if len(set(exp.links)) != len(exp.links):
-        problems.append(source.problem(("links",), "the same link is listed twice"))
+    for i, link in enumerate(exp.links):
+        if link in exp.links[:i]:
+            problems.append(source.problem(("links", i), f"the same link as links[{exp.links.index(link)}]"))
     target_service = exp.load.target.split(":")[0]
     if target_service not in services:
         name_problem(("load", "target"), target_service, "load target")
-    if not loaded.path(exp.load.locustfile).is_file():
+    if exp.load.locustfile and not loaded.path(exp.load.locustfile).is_file():
         problems.append(source.problem(("load", "locustfile"), f"file {exp.load.locustfile} not found"))
     routed = set(exp.links) | {f"{EDGE} -> {exp.load.target}"}
     fault_end = 0.0
@@ -556,21 +1112,50 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         if fault.family == "link" and fault.link not in routed:
             problems.append(source.problem(("faults", i, "link"),
                                            f"link {fault.link!r} is not routed through Toxiproxy (add it to 'links')"))
-        if fault.duration <= 0:
-            problems.append(source.problem(("faults", i, "duration"), "must be longer than 0s"))
+        for path, message in fault.problems():
+            problems.append(source.problem(("faults", i) + path, message))
         fault_end = max(fault_end, fault.at + fault.duration)
+    problems += _targeted_fault_problems(exp.faults, services, source)
+    problems += service_fault_problems(loaded)
     names = [f.name for f in exp.faults if f.name]
     for i, fault in enumerate(exp.faults):
         if fault.name and names.count(fault.name) > 1:
             problems.append(source.problem(("faults", i, "name"), f"fault name {fault.name!r} is used twice"))
+    probe_names = [probe.name for probe in exp.probes]
+    for i, probe in enumerate(exp.probes):
+        if probe_names.count(probe.name) > 1:
+            problems.append(source.problem(("probes", i, "name"), f"probe name {probe.name!r} is used twice"))
+        if getattr(probe, "service", None) is not None and probe.service not in services:
+            name_problem(("probes", i, "service"), probe.service, "probe service")
+        if probe.timeout > probe.every:
+            problems.append(source.problem(("probes", i, "timeout"), "must not be longer than 'every'"))
+        for field_name in ("body_regex", "output_regex"):
+            pattern = getattr(probe, field_name, None)
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    problems.append(source.problem(("probes", i, field_name), f"invalid regular expression ({exc})"))
+        if probe.type == "python" and ":" not in probe.call:
+            problems.append(source.problem(("probes", i, "call"), "expected module:function"))
     for i, hypothesis in enumerate(exp.steady_state):
+        if hypothesis.probe is not None:
+            if hypothesis.probe not in probe_names:
+                hint = difflib.get_close_matches(hypothesis.probe, probe_names, n=1)
+                more = f" (did you mean '{hint[0]}'?)" if hint else f" (probes: {', '.join(probe_names) or 'none'})"
+                problems.append(source.problem(("steady_state", i, "probe"), f"no probe named {hypothesis.probe!r}{more}"))
+            if hypothesis.metric not in PROBE_METRICS:
+                problems.append(source.problem(("steady_state", i, "metric"),
+                                               f"a probe gives {', '.join(PROBE_METRICS)}"))
         for which in ("max", "min"):
             try:
                 hypothesis.bound(which)
             except ValueError as exc:
                 problems.append(source.problem(("steady_state", i, which), str(exc)))
         if "fault" in hypothesis.phases and not exp.faults:
-            problems.append(source.problem(("steady_state", i, "phases"), "phase 'fault' needs at least one fault"))
+            default = "" if "phases" in hypothesis.model_fields_set else \
+                " (phases default to baseline, fault, recovery: give phases: [baseline, recovery])"
+            problems.append(source.problem(("steady_state", i, "phases"), f"phase 'fault' needs at least one fault{default}"))
     for i, rule in enumerate(exp.abort):
         try:
             rule.threshold()
@@ -578,7 +1163,161 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
             problems.append(source.problem(("abort", i, "max"), str(exc)))
     if exp.phases.baseline <= 0:
         problems.append(source.problem(("phases", "baseline"), "a baseline of 0s leaves nothing to compare against"))
+    problems += _window_and_threshold_problems(exp, source)
     return problems
+
+
+def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
+    """Dependencies that name no service or go round in a cycle; links and the load target that
+    cannot be routed (ports out of range, a service linked to itself, an edge link to a service the
+    load does not drive). Compose services are pointed at in the compose file."""
+    exp, source, services = loaded.experiment, loaded.source, loaded.services
+    problems: list[Problem] = []
+
+    def where(service_name: str, *field: str) -> tuple[Source, tuple]:
+        compose = _positions_of(loaded.compose_file) if loaded.compose_file else None
+        if service_name in exp.targets.services or compose is None:
+            return source, ("targets", "services", service_name, *field)
+        return compose, ("services", service_name, *field)
+
+    for service_name, service in services.items():
+        for dependency in service.dependencies():
+            if dependency not in services:
+                file, path = where(service_name, "depends_on")
+                hint = difflib.get_close_matches(dependency, list(services), n=1)
+                more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+                problems.append(file.problem(path, f"dependency {dependency!r} is not a service "
+                                                   f"of this experiment{more}"))
+    cycle = _dependency_cycle({name: [d for d in s.dependencies() if d in services] for name, s in services.items()})
+    if cycle:
+        file, path = where(cycle[0], "depends_on")
+        problems.append(file.problem(path, f"dependency cycle: {' -> '.join(cycle)} (no start order exists)"))
+    if EDGE in services:
+        file, path = where(EDGE)
+        problems.append(file.problem(path, f"a service cannot be named {EDGE!r}: links from {EDGE!r} "
+                                           "are the load generator's"))
+    for i, link in enumerate(exp.links):
+        source_name, target_name, port = LINK.match(link).groups()
+        if not 1 <= int(port) <= 65535:
+            problems.append(source.problem(("links", i), f"port {port} is out of range (1..65535)"))
+        if source_name == target_name:
+            problems.append(source.problem(("links", i), "a link goes from one service to another, not to itself"))
+        if source_name == EDGE and link != f"{EDGE} -> {exp.load.target}":
+            problems.append(source.problem(("links", i), f"the load drives {exp.load.target} (load.target): "
+                                                         f"its edge link is '{EDGE} -> {exp.load.target}'"))
+    if not 1 <= int(exp.load.target.rsplit(":", 1)[1]) <= 65535:
+        problems.append(source.problem(("load", "target"), "port is out of range (1..65535)"))
+    return problems
+
+
+def _positions_of(compose_file: Path) -> Source | None:
+    """The compose file again, for positions only: variables it uses need not be set here."""
+
+    class AnyValue(dict):
+        def get(self, key, default=None):
+            return "x"
+
+    try:
+        return load_yaml(compose_file, AnyValue())
+    except SpecError:
+        return None
+
+
+def _dependency_cycle(graph: dict[str, list[str]]) -> list[str]:
+    """One dependency cycle as [a, b, a], or [] (a service depending on itself is [a, a])."""
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> list[str]:
+        state[name] = "open"
+        trail = trail + [name]
+        for dependency in graph.get(name, []):
+            if state.get(dependency) == "open":
+                return trail[trail.index(dependency):] + [dependency]
+            if dependency not in state:
+                found = visit(dependency, trail)
+                if found:
+                    return found
+        state[name] = "done"
+        return []
+
+    for name in graph:
+        if name not in state:
+            found = visit(name, [])
+            if found:
+                return found
+    return []
+
+
+def _window_and_threshold_problems(exp: Experiment, source: Source) -> list[Problem]:
+    """A link cannot be down twice at once (the first revert would bring it up); a bound pair must
+    leave room (min above max holds for no value); an abort rule needs a window to look at."""
+    problems: list[Problem] = []
+    downs = [(i, f) for i, f in enumerate(exp.faults) if getattr(f, "type", None) == "down"]
+    for n, (i, fault) in enumerate(downs):
+        for j, other in downs[:n]:
+            if fault.link == other.link and _windows_overlap(fault, other):
+                problems.append(source.problem(("faults", i, "at"), f"overlaps fault #{j + 1} (down on the same "
+                                                                    "link): the first revert would bring it up"))
+    for i, hypothesis in enumerate(exp.steady_state):
+        try:
+            low, high = hypothesis.bound("min"), hypothesis.bound("max")
+        except ValueError:
+            continue  # reported by cross_check
+        if low is not None and high is not None and low > high:
+            problems.append(source.problem(("steady_state", i, "min"), "is above max: no value could hold"))
+    for i, rule in enumerate(exp.abort):
+        if rule.for_ <= 0:
+            problems.append(source.problem(("abort", i, "for"), "must be longer than 0s (the window the rule "
+                                                                "looks at)"))
+    return problems
+
+
+def candidate_services(fault: TargetedFault, services: dict[str, Service]) -> list[str]:
+    """The services a container or resource fault may hit, before `pick` draws among them."""
+    chosen = fault.selection()
+    if chosen["services"]:
+        return [name for name in chosen["services"] if name in services]
+    key, _, value = (fault.label or "").partition("=")
+    return [name for name, service in services.items() if service_labels(name, service).get(key) == value]
+
+
+def service_labels(name: str, service: Service) -> dict[str, str]:
+    """The labels its container will carry that a fault may select on (chaos.service is set by the harness)."""
+    labels = service.labels if isinstance(service.labels, dict) else dict(
+        item.split("=", 1) if "=" in item else (item, "") for item in service.labels)
+    return {**labels, "chaos.service": name}
+
+
+def _targeted_fault_problems(faults: list, services: dict[str, Service], source: Source) -> list[Problem]:
+    """Unknown services, labels that match nothing, and two faults holding one container at once."""
+    problems: list[Problem] = []
+    targeted = [(i, fault) for i, fault in enumerate(faults) if isinstance(fault, TargetedFault)]
+    for i, fault in targeted:
+        names = [("service", fault.service)] if fault.service else \
+            [(("services", j), name) for j, name in enumerate(fault.services or [])]
+        for where, name in names:
+            if name not in services:
+                hint = difflib.get_close_matches(name, list(services), n=1)
+                more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+                path = ("faults", i) + (where if isinstance(where, tuple) else (where,))
+                problems.append(source.problem(path, f"{name!r} is not a service of this experiment{more}"))
+        if fault.label and not candidate_services(fault, services):
+            problems.append(source.problem(("faults", i, "label"),
+                                           f"no service of this experiment has the label {fault.label}"))
+    for n, (i, fault) in enumerate(targeted):
+        for j, other in targeted[:n]:
+            same_state = fault.family == other.family == "container" or (
+                fault.family == other.family == "resources" and fault.type == other.type)
+            shared = set(candidate_services(fault, services)) & set(candidate_services(other, services))
+            if same_state and shared and _windows_overlap(fault, other):
+                problems.append(source.problem(("faults", i), (
+                    f"overlaps faults[{j}] ({other.type}) on {', '.join(sorted(shared))}: two {fault.family} "
+                    "faults holding one container at once could not both be reverted exactly")))
+    return problems
+
+
+def _windows_overlap(a: FaultSpec, b: FaultSpec) -> bool:
+    return any(sa < sb + b.duration and sb < sa + a.duration for sa in a.occurrences() for sb in b.occurrences())
 
 
 def describe_field(path: tuple) -> str:

@@ -61,6 +61,8 @@ class System:
     network_id: str | None = None
     proxies: dict[str, LinkProxy] = field(default_factory=dict)
     containers: dict[str, str] = field(default_factory=dict)  # service -> container id
+    attached: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (its network, its address)
+    clock_volume: object | None = None  # chaos.faults.clock.ClockVolume, when a target is `clock: skewable`
 
     @property
     def network_name(self) -> str:
@@ -72,7 +74,10 @@ class System:
     # ---- preflight -------------------------------------------------------------------------
 
     def missing_images(self) -> list[str]:
-        wanted = {t.image for t in self.plan.targets} | {images.TOXIPROXY_IMAGE}
+        wanted = {t.image for t in self.plan.targets if not t.attached} | {images.TOXIPROXY_IMAGE}
+        if any(t.clock == "skewable" for t in self.plan.targets) or \
+                any(f.family in ("partition", "clock") for f in self.plan.faults):
+            wanted.add(images.HELPER_IMAGE)  # iptables and libfaketime come from it
         return sorted(image for image in wanted if not self._has_image(image))
 
     def build_missing(self) -> list[str]:
@@ -103,15 +108,33 @@ class System:
         network = self.client.networks.create(self.network_name, driver="bridge",
                                               labels=run_labels(self.plan, "network"))
         self.network_id = network.id
+        self._create_clock_volume()
+        for target in self.plan.targets:
+            if target.attached:
+                self._adopt(target)
         for link in self.plan.links:
             self.proxies[link.name] = self._start_proxy(link)
         for target in start_order(self.plan.targets):
-            self._wait_dependencies(target, health_timeout)
-            self._start_target(target)
+            if not target.attached:
+                self._wait_dependencies(target, health_timeout)
+                self._start_target(target)
         for target in self.plan.targets:
             if target.healthcheck:
                 self._wait_healthy(target.name, health_timeout)
+        if self.clock_volume:
+            self.clock_volume.verify_preloaded({t.name: self.containers[t.name] for t in self.plan.targets
+                                                if t.clock == "skewable"}, run_labels(self.plan, "probe"))
         self.on_event("system_healthy")
+
+    def _create_clock_volume(self) -> None:
+        """libfaketime and a timestamp file per skewable target, in a volume of this run (see faults/clock.py)."""
+        skewable = [t.name for t in self.plan.targets if t.clock == "skewable"]
+        if skewable:
+            from chaos.faults.clock import ROLE_CLOCK, ClockVolume
+
+            self.clock_volume = ClockVolume.create(self.client, self.container_name("clock"),
+                                                   run_labels(self.plan, ROLE_CLOCK), skewable)
+            self.on_event("clock_volume_created", volume=self.clock_volume.volume, services=skewable)
 
     def _start_proxy(self, link: LinkPlan) -> LinkProxy:
         ports = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
@@ -122,17 +145,100 @@ class System:
             labels={**run_labels(self.plan, "link"), "chaos.link": link.name},
             network=self.network_name, ports=ports,
         )
-        container.reload()
-        address = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
-        api_port = _published_port(container, TOXIPROXY_API_PORT)
-        proxy = LinkProxy(link, container.id, address, f"http://127.0.0.1:{api_port}",
-                          ToxiproxyClient(f"http://127.0.0.1:{api_port}"))
+        proxy = self._link_proxy(link, container)
         _wait_for(lambda: _answers(proxy.client), 20.0, f"toxiproxy for link {link.name} did not answer")
-        proxy.client.create_proxy(link.proxy_name, f"0.0.0.0:{link.port}", f"{link.target}:{link.port}")
+        upstream = link.target
+        if link.target in self.attached:
+            # Our proxy joins the attached container's network; the attached container itself is not touched.
+            network_name, upstream = self.attached[link.target]
+            self.client.networks.get(network_name).connect(container)
+        proxy.client.create_proxy(link.proxy_name, f"0.0.0.0:{link.port}", f"{upstream}:{link.port}")
         if link.is_edge:
             proxy.edge_port = _published_port(container, link.port)
         self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=container.id)
         return proxy
+
+    def _link_proxy(self, link: LinkPlan, container) -> LinkProxy:
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
+        api_port = _published_port(container, TOXIPROXY_API_PORT)
+        return LinkProxy(link, container.id, address, f"http://127.0.0.1:{api_port}",
+                         ToxiproxyClient(f"http://127.0.0.1:{api_port}"))
+
+    # ---- attach ----------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Adopt the running system of this plan's run id (started earlier and kept) instead of starting
+        one: every target and link of the plan must be there and running. Each link is reset (every
+        toxic removed, the proxy enabled), so no fault of an earlier session survives."""
+        selector = {"label": f"{RUN}={self.plan.run_id}"}
+        networks = self.client.networks.list(filters=selector)
+        if not networks:
+            raise EnvironmentProblem(f"no running system with run id {self.plan.run_id} "
+                                     f"(`docker ps --filter label={RUN}` lists the kept ones)")
+        self.network_id = networks[0].id
+        containers = self.client.containers.list(all=True, filters=selector)
+        targets = {c.labels.get("chaos.service"): c for c in containers if c.labels.get(ROLE) == "target"}
+        links = {c.labels.get("chaos.link"): c for c in containers if c.labels.get(ROLE) == "link"}
+        missing = ([f"service {t.name}" for t in self.plan.targets if t.name not in targets]
+                   + [f"link {link.name}" for link in self.plan.links if link.name not in links])
+        stopped = [c.name for c in [*targets.values(), *links.values()] if c.status != "running"]
+        if missing or stopped:
+            problems = [f"it has no {', '.join(missing)}"] if missing else []
+            problems += [f"not running: {', '.join(stopped)}"] if stopped else []
+            raise EnvironmentProblem(f"the running system {self.plan.run_id} does not match: {'; '.join(problems)} "
+                                     f"(it has services {', '.join(sorted(filter(None, targets)))} and links "
+                                     f"{', '.join(sorted(filter(None, links)))})")
+        for link in self.plan.links:
+            proxy = self._link_proxy(link, links[link.name])
+            proxy.client.reset()
+            if link.is_edge:
+                proxy.edge_port = _published_port(links[link.name], link.port)
+            self.proxies[link.name] = proxy
+            self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=proxy.container_id,
+                          adopted=True)
+        self.containers = {t.name: targets[t.name].id for t in self.plan.targets}
+        for target in self.plan.targets:
+            container = targets[target.name]
+            self.on_event("target_started", service=target.name, image=target.image, container_id=container.id,
+                          image_id=container.image.id if container.image else None, adopted=True)
+        skewable = [t.name for t in self.plan.targets if t.clock == "skewable"]
+        if skewable:
+            from chaos.faults.clock import ClockVolume
+
+            self.clock_volume = ClockVolume.find(self.client, self.plan.run_id)
+            if self.clock_volume is None:
+                raise EnvironmentProblem(f"the running system {self.plan.run_id} has no clock volume: it was not "
+                                         f"started with {', '.join(skewable)} skewable")
+            for service in skewable:
+                self.clock_volume.write(service, 0.0)  # no skew of an earlier session survives
+        self.on_event("system_attached", run_id=self.plan.run_id)
+
+    def _adopt(self, target: TargetPlan) -> None:
+        """Find the one running container the experiment names; never start, change or remove it."""
+        if "name" in target.attach:
+            wanted = target.attach["name"]
+            found = [c for c in self.client.containers.list(all=True, filters={"name": wanted}) if c.name == wanted]
+            what = f"named {wanted!r}"
+        else:
+            found = self.client.containers.list(all=True, filters={"label": target.attach["label"]})
+            what = f"with label {target.attach['label']!r}"
+        if len(found) != 1:
+            names = ", ".join(c.name for c in found) or "none"
+            raise EnvironmentProblem(f"attach {target.name}: expected one container {what}, found {names}")
+        container = found[0]
+        if container.status != "running":
+            raise EnvironmentProblem(f"attach {target.name}: container {container.name} is {container.status}, "
+                                     "not running (the harness does not start attached containers)")
+        networks = {name: settings.get("IPAddress") for name, settings in
+                    container.attrs["NetworkSettings"]["Networks"].items() if settings.get("IPAddress")}
+        if not networks:
+            raise EnvironmentProblem(f"attach {target.name}: container {container.name} has no network address")
+        network_name = sorted(networks)[0]
+        self.attached[target.name] = (network_name, networks[network_name])
+        self.containers[target.name] = container.id
+        self.on_event("target_attached", service=target.name, container_id=container.id, container=container.name,
+                      image=container.attrs["Config"]["Image"], image_id=container.image.id if container.image else None)
 
     def _start_target(self, target: TargetPlan) -> None:
         extra_hosts = {link.target: proxy.address for link_name, proxy in self.proxies.items()
@@ -143,12 +249,14 @@ class System:
             healthcheck = {"test": hc["test"], "interval": int(hc["interval"] * NANOS),
                            "timeout": int(hc["timeout"] * NANOS), "retries": hc["retries"],
                            "start_period": int(hc["start_period"] * NANOS)}
+        clock = self.clock_volume.target_options(target.name) if target.clock == "skewable" else {}
         try:
             container = self.client.containers.create(
                 target.image, command=target.command, entrypoint=target.entrypoint,
-                name=self.container_name(target.name), hostname=target.name,
-                environment=target.environment, labels={**target.labels, **run_labels(self.plan, "target"),
-                                                        "chaos.service": target.name},
+                working_dir=target.working_dir, user=target.user,
+                name=self.container_name(target.name), hostname=target.name, mounts=clock.get("mounts"),
+                environment={**target.environment, **clock.get("environment", {})},
+                labels={**target.labels, **run_labels(self.plan, "target"), "chaos.service": target.name},
                 ports={f"{p}/tcp": ("127.0.0.1", None) for p in target.ports},
                 extra_hosts=extra_hosts or None, healthcheck=healthcheck, detach=True,
                 network=self.network_name,
@@ -186,8 +294,9 @@ class System:
 
     # ---- access ----------------------------------------------------------------------------
 
-    def edge_url(self) -> str:
-        return f"http://127.0.0.1:{self.proxies[self.plan.edge.name].edge_port}"
+    def edge_url(self, link: str | None = None) -> str:
+        """The edge listener on 127.0.0.1: the plan's edge link, or ``link`` (a system shared by several plans)."""
+        return f"http://127.0.0.1:{self.proxies[link or self.plan.edge.name].edge_port}"
 
     def published(self, service: str, port: int) -> int:
         return _published_port(self.client.containers.get(self.containers[service]), port)
@@ -200,23 +309,30 @@ class System:
         return remove_run(self.client, self.plan.run_id)
 
 
-def remove_run(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
-    """Remove containers, networks and volumes labelled with ``run_id`` (or every managed run)."""
+def remove_run(client: docker.DockerClient, run_id: str | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Remove containers, networks and volumes labelled with ``run_id`` (or every managed run except the
+    runs in ``keep``: those whose harness is still running)."""
     selector = f"{RUN}={run_id}" if run_id else f"{MANAGED}=true"
     removed = []
     for container in client.containers.list(all=True, filters={"label": selector}):
+        if container.labels.get(RUN) in keep:
+            continue
         try:
             container.remove(force=True, v=True)
             removed.append(f"container {container.name}")
         except docker.errors.NotFound:
             pass
     for network in client.networks.list(filters={"label": selector}):
+        if (network.attrs.get("Labels") or {}).get(RUN) in keep:
+            continue
         try:
             network.remove()
             removed.append(f"network {network.name}")
         except docker.errors.NotFound:
             pass
     for volume in client.volumes.list(filters={"label": selector}):
+        if (volume.attrs.get("Labels") or {}).get(RUN) in keep:
+            continue
         try:
             volume.remove(force=True)
             removed.append(f"volume {volume.name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from conftest import REPO, assert_nothing_left, chaos_command, finish, only_run_dir
+from e2e_support import REPO, assert_nothing_left, chaos_command, finish, only_run_dir
 
 EXPERIMENT = f"""\
 name: e2e-probes
