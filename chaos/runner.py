@@ -358,7 +358,9 @@ class Runner:
     def _on_signal(self, signum, _frame) -> None:
         if self._cleaning:
             self.late_signal = signum
-            return  # already reverting and tearing down: a second Ctrl-C must not cut that short
+            # Already reverting and tearing down: a second Ctrl-C must not cut that short.
+            self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
+            return
         raise Interrupted(signum)
 
 
