@@ -7,6 +7,7 @@ import copy
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -44,7 +45,8 @@ VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
 
 def assert_well_reported(exc: SpecError, text: str) -> None:
     assert exc.problems, "a SpecError names at least one problem"
-    lines = text.count("\n") + 2
+    # YAML also breaks lines at a lone CR (and NEL, LS, PS), as do most editors: count lines as it does.
+    lines = len(re.split("\r\n|[\r\n\x85\u2028\u2029]", text)) + 1
     for problem in exc.problems:
         shown = str(problem)
         assert "\n" not in shown and "\r" not in shown, shown
