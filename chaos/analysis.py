@@ -1004,7 +1004,7 @@ def analyse(run: Run, seed: int | None = None) -> dict:
         },
         "series": a.series(),
     }
-    return scrub(_plain(summary), secrets_of(run.plan))
+    return scrub(json_safe(summary), secrets_of(run.plan))
 
 
 def exit_code(summary: dict) -> int:
@@ -1057,12 +1057,12 @@ def scrub(value: Any, secrets: list[str]) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe copy: numpy scalars to Python, NaN/inf to None, floats to 6 significant digits."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

@@ -80,6 +80,7 @@ from chaos.analysis import (
     _Bins,
     _wilson,
     grouped_quantiles,
+    json_safe,
     load_run,
     phase_segments,
     phase_windows,
@@ -583,7 +584,7 @@ def compare_sides(sides: list[Side], settings: Settings = Settings()) -> dict:
         "pairs": pairs,
         "experiments": experiments,
     }
-    return scrub(_plain(result), sorted(secrets, key=len, reverse=True))
+    return scrub(json_safe(result), sorted(secrets, key=len, reverse=True))
 
 
 def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: list[Side],
@@ -851,18 +852,3 @@ def against_baseline(run_dir: str | Path, baseline: Side, settings: Settings = S
     return compare_sides([baseline, candidate], settings)
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return float(f"{value:.6g}") if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
