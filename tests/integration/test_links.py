@@ -115,5 +115,15 @@ def test_down_drops_the_link_and_revert_restores_it(system):
                 redis_ping(sock)
     finally:
         fault.revert()
-    with socket.create_connection(("127.0.0.1", edge.edge_port), timeout=5) as sock:
-        assert redis_ping(sock) < 100
+    # Docker's port publishing accepts a connection even while the re-enabled listener behind it is not
+    # back yet and then closes it (seen in about 1 run of 10): the link must work again within 2 s.
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", edge.edge_port), timeout=5) as sock:
+                assert redis_ping(sock) < 100
+            break
+        except (AssertionError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
