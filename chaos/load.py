@@ -76,7 +76,9 @@ def locust_invocation(load: dict, host: str, run_time: float, stats_file: Path, 
               "--stop-timeout", "2", "--only-summary", "--exit-code-on-error", "0", "--json-file", str(stats_file)]
     worker_commands = []
     if workers:
-        master += ["--master", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1",
+        # Bounded: a master whose workers never come must not wait (and live) forever.
+        master += ["--master", "--expect-workers", str(workers), "--expect-workers-max-wait", "60",
+                   "--master-bind-host", "127.0.0.1",
                    "--master-bind-port", str(master_port)]
         worker_commands = [[sys.executable, "-m", "locust", *common, "--worker", "--master-host", "127.0.0.1",
                             "--master-port", str(master_port), *classes] for _ in range(workers)]
@@ -115,9 +117,13 @@ class LoadProcess:
             self.process = subprocess.Popen(invocation.master, stdout=log, stderr=subprocess.STDOUT,
                                             env={**env, "CHAOS_SAMPLES_FILE": str(self.samples_csv)},
                                             process_group=0, cwd=cwd)
-            for command in invocation.workers:
-                self.workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                                     process_group=self.process.pid, cwd=cwd))
+            try:
+                for command in invocation.workers:
+                    self.workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                         process_group=self.process.pid, cwd=cwd))
+            except OSError:
+                _signal_group(self.process.pid, signal.SIGKILL)  # no master left waiting for workers
+                raise
         self.started_mono = time.monotonic()
 
     def running(self) -> bool:
