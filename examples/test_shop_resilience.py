@@ -1,7 +1,8 @@
 """Resilience tests for the sample shop (targets/shop), written as ordinary pytest tests with chaos's
 fixtures. The walk-through is docs/pytest.md.
 
-    pytest examples/test_shop_resilience.py          # not collected by a plain `pytest` (testpaths: tests/)
+    pytest examples/test_shop_resilience.py                     # the resilient api (v2): passes
+    API_VERSION=v1 pytest examples/test_shop_resilience.py      # the naive api (v1): fails, and says why
 
 The shop (redis, inventory, api v2) starts once for the session, every depends_on edge routed
 through Toxiproxy; each test injects its faults in `with` blocks (always reverted), drives load
@@ -11,6 +12,7 @@ and an HTML report under reports/.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -26,11 +28,11 @@ pytestmark = pytest.mark.chaos  # the fixtures mark these tests anyway; said her
 
 @pytest.fixture(scope="session")
 def chaos_system_spec():
-    """The shop with the resilient api (v2). Circuit breakers reset after 1 s instead of 30 s, so a
-    breaker one test opened is closed again before the next test starts."""
+    """The shop with the resilient api (v2 unless API_VERSION says otherwise). Circuit breakers reset
+    after 1 s instead of 30 s, so a breaker one test opened is closed again before the next test starts."""
     return SystemSpec.from_compose(
         SHOP / "compose.yaml",
-        variables={"API_VERSION": "v2", "BREAKER_RESET_S": "1"},
+        variables={"API_VERSION": os.environ.get("API_VERSION", "v2"), "BREAKER_RESET_S": "1"},
         locustfile=SHOP / "locustfile.py", user_classes=["ShopUser"],
     )
 
@@ -56,6 +58,17 @@ def test_reads_and_orders_stay_fast_while_redis_is_slow(chaos):
     result.expect("latency.p99", max="1s")                    # every phase but warmup
     result.expect("error_rate", max="5%")
     assert result.phase("fault").latency.p50 < "300ms"        # the cache answers before redis does
+
+
+def test_reads_stay_fast_and_correct_while_redis_is_slow_and_inventory_is_killed(chaos):
+    with chaos.background_load(users=10, warmup="2s") as load:
+        chaos.wait("5s")                                      # baseline
+        with chaos.latency("api", "redis", ms=300), chaos.kill("inventory", restart_after="4s"):
+            chaos.wait("8s")                                  # fault: both at once
+        chaos.wait("6s")                                      # recovery
+    result = load.result
+    result.expect("latency.p90", max="500ms", phases=["fault"], request="GET /products/[id]")
+    result.expect("error_rate", max="5%", request="GET /products/[id]")
 
 
 def test_product_pages_survive_inventory_going_down(chaos):
