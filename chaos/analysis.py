@@ -93,6 +93,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chaos import rundir
+from chaos.rundir import RunDirError
 from chaos.secrets import ordered, secret_env_values
 from chaos.secrets import scrub_text as _scrub_text
 
@@ -119,10 +121,6 @@ SAMPLE_COLUMNS = {
 }
 
 
-class RunDirError(ValueError):
-    """The run dir is missing a file analysis needs, or a file cannot be read."""
-
-
 @dataclass
 class Run:
     plan: dict
@@ -136,15 +134,17 @@ class Run:
 # ---------------------------------------------------------------- loading
 
 def load_run(run_dir: str | Path) -> Run:
+    """Raises ``RunDirError`` (one line) for a run dir this harness cannot read (see ``chaos.rundir``)."""
     run_dir = Path(run_dir)
+    missing = rundir.missing_files(run_dir)
+    if missing:
+        raise RunDirError(rundir.missing_text(run_dir, missing))
+    events, warnings = _read_journal(run_dir / "journal.jsonl")  # first: its version says how to read the rest
     plan_path = run_dir / "plan.json"
-    if not plan_path.is_file():
-        raise RunDirError(f"{plan_path}: not found (is {run_dir} a chaos run dir?)")
     try:
         plan = json.loads(plan_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise RunDirError(f"{plan_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    events, warnings = _read_journal(run_dir / "journal.jsonl")
     samples, more = _read_samples(run_dir / "samples.parquet")
     probes = _read_probes(run_dir / "probes.parquet")
     return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=warnings + more, probes=probes)
@@ -161,21 +161,11 @@ def _read_probes(path: Path) -> pd.DataFrame | None:
 
 
 def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
-    if not path.is_file():
-        return [], [f"{path.name} is missing: no phases or faults to show"]
-    events, bad = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1  # a harness killed mid-write leaves a torn last line
-            continue
-        if isinstance(event, dict) and "event" in event and "mono" in event:
-            events.append(event)
-        else:
-            bad += 1
+    # a harness killed mid-write leaves a torn last line: counted, skipped
+    parsed, bad = rundir.parse_journal(path.read_text(encoding="utf-8", errors="replace"))
+    rundir.check_events(path, parsed)
+    events = [e for e in rundir.upgrade_events(parsed) if "mono" in e]
+    bad += len(parsed) - len(events)
     events.sort(key=lambda e: (e.get("seq", 0), e["mono"]))
     warnings = [f"{path.name}: skipped {bad} unreadable line(s)"] if bad else []
     return events, warnings

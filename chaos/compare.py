@@ -72,12 +72,14 @@ from pathlib import Path
 import numpy as np
 
 from chaos.analysis import (
+    CONFIDENCE,
     MIN_WINDOWS,
     QUANTILES,
     WINDOW_S,
     PhaseWindows,
     RunDirError,
     _Bins,
+    _percentile_ci,
     _wilson,
     grouped_quantiles,
     json_safe,
@@ -88,12 +90,12 @@ from chaos.analysis import (
     scrub,
     secrets_of,
 )
+from chaos.rundir import check_run_dir
 
 SCHEMA = "chaos.compare/1"
 METRICS = ("error_rate", "latency.p50", "latency.p95", "latency.p99", "throughput")
 SKIPPED_PHASES = ("warmup",)
 RESAMPLES = 4000
-CONFIDENCE = 0.95
 ALPHA = 0.05  # family-wise, per candidate
 DEFAULT_TOLERANCE = 0.10
 ERROR_FLOOR = 0.005  # 0.5 percentage points
@@ -213,14 +215,19 @@ def collect_side(path: str | Path, last: int = 1, label: str | None = None) -> S
     if not path.is_dir():
         raise CompareInputError(f"{path}: not a directory")
     if is_run_dir(path):
+        _check_readable(path)
         ref = run_ref(path.resolve())
         notes = [] if ref.outcome == "completed" else [
             f"run {ref.run_id} ended {ref.outcome or 'without a run_ended event'}: compared anyway"]
         return Side(label or _run_label(path, ref), path, {ref.experiment: [ref]}, notes)
-    refs = [run_ref(p) for p in _runs_under(path)]
-    if not refs:
+    runs = _runs_under(path)
+    if not runs:
         raise CompareInputError(f"{path}: no run dirs here (a run dir has plan.json), nor one level down")
-    side = Side(label or path.resolve().name, path, {})
+    unreadable = {run: problem for run in runs if (problem := _unreadable(run))}
+    if len(unreadable) == len(runs):
+        raise CompareInputError(f"no run under {path} can be read by this harness; {next(iter(unreadable.values()))}")
+    refs = [run_ref(p) for p in runs if p not in unreadable]
+    side = Side(label or path.resolve().name, path, {}, [f"skipped {problem}" for problem in unreadable.values()])
     by_experiment: dict[str, list[RunRef]] = {}
     for ref in refs:
         by_experiment.setdefault(ref.experiment, []).append(ref)
@@ -235,6 +242,21 @@ def collect_side(path: str | Path, last: int = 1, label: str | None = None) -> S
     if not side.experiments:
         raise CompareInputError(f"{path}: no run here completed (aborted, interrupted or failed runs are not compared)")
     return side
+
+
+def _unreadable(run_dir: Path) -> str | None:
+    """Why this harness cannot read a run dir (missing files, a journal version it does not know), else None."""
+    try:
+        check_run_dir(run_dir)
+    except RunDirError as exc:
+        return str(exc)
+    return None
+
+
+def _check_readable(run_dir: Path) -> None:
+    problem = _unreadable(run_dir)
+    if problem:
+        raise CompareInputError(problem)
 
 
 def _run_label(path: Path, ref: RunRef) -> str:
@@ -416,17 +438,8 @@ def _histogram_quantiles(hist: np.ndarray, used: np.ndarray, bins: _Bins, qs: li
 
 # ---------------------------------------------------------------- one metric, candidate against baseline
 
-def _percentiles(values: np.ndarray) -> tuple[float | None, float | None]:
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return None, None
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
-
-
 def _side_interval(metric: str, cell: _PhaseSide, boot: np.ndarray) -> tuple[float | None, float | None]:
-    lo, hi = _percentiles(boot)
+    lo, hi = _percentile_ci(boot)
     if metric == "error_rate" and cell.requests:
         k = int((~cell.ok).sum())
         wlo, whi = _wilson(k, cell.requests)
@@ -508,7 +521,7 @@ def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
         floor = settings.latency_floor_ms / a if metric.startswith("latency.") else 0.0
         tolerance = max(settings.tolerance_for(metric), floor)
         band = (1 / (1 + tolerance) - 1, tolerance)  # a factor 1 + t either way: A against B mirrors B against A
-    lo, hi = _percentiles(boot)
+    lo, hi = _percentile_ci(boot)
     if lo is None:
         row["reason"] = "no interval could be computed"
         return row

@@ -32,7 +32,9 @@ def _renderers() -> dict[str, Callable[[dict], str]]:
 
 def render_all(run_dir: str | Path, formats=("html", "md", "junit", "json"), seed: int | None = None,
                secrets=()) -> dict[str, Path]:
-    """``secrets``: values the caller knows to be secret (the runner's); the run dir holds none."""
+    """``secrets``: values the caller knows to be secret (the runner's); the run dir holds none.
+
+    Raises ``RunDirError`` before anything is written when the run dir cannot be read (``chaos.rundir``)."""
     unknown = [f for f in formats if f not in FILES]
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)}; choose from {', '.join(FILES)}")
@@ -40,12 +42,12 @@ def render_all(run_dir: str | Path, formats=("html", "md", "junit", "json"), see
     secrets = secrets_of(run.plan, secrets)
     summary = scrub(analyse(run, seed=seed), secrets)
     renderers = _renderers()
+    texts = {fmt: renderers[fmt](summary) for fmt in formats}  # all rendered before any is written
+    if "md" in texts:
+        texts["md"] += _baseline_section(Path(run_dir))
     written = {}
-    for fmt in formats:
+    for fmt, text in texts.items():
         path = Path(run_dir) / FILES[fmt]
-        text = renderers[fmt](summary)
-        if fmt == "md":
-            text += _baseline_section(Path(run_dir))
         _write_atomically(path, scrub_text(text, secrets))
         written[fmt] = path
     return written

@@ -46,7 +46,7 @@ def test_torn_last_journal_line_is_skipped_with_a_warning(tmp_path):
 
 
 def test_missing_plan_is_a_clear_error(tmp_path):
-    with pytest.raises(RunDirError, match="plan.json: not found"):
+    with pytest.raises(RunDirError, match="plan.json and journal.jsonl not found"):
         load_run(tmp_path)
 
 

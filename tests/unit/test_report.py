@@ -192,11 +192,10 @@ def test_aborted_run_report(tmp_path):
     assert "> 🛑 abort at 40.0 s: error_rate > 0.05 for 5s" in md
 
 
-def test_run_without_samples_or_journal_still_renders(tmp_path):
+def test_run_without_samples_still_renders(tmp_path):
     run_dir = make_run(tmp_path)
     (run_dir / "samples.parquet").unlink()
-    (run_dir / "journal.jsonl").unlink()
     paths = render_all(run_dir)
     html = read(paths, "html")
-    assert "INCONCLUSIVE" in html and "journal.jsonl is missing" in html
+    assert "INCONCLUSIVE" in html and "samples.parquet is missing" in html
     assert ET.fromstring(paths["junit"].read_bytes()).find("testsuite").get("skipped") == "6"
