@@ -52,6 +52,13 @@ class LinkProxy:
     client: ToxiproxyClient
     edge_port: int | None = None  # loopback port of the edge listener
 
+    def where(self) -> dict[str, str]:
+        """Where a user reaches this link from the host (journaled): its Toxiproxy API, and the edge listener."""
+        found = {"api": self.api_url}
+        if self.edge_port is not None:
+            found["edge"] = f"127.0.0.1:{self.edge_port}"
+        return found
+
 
 @dataclass
 class System:
@@ -155,7 +162,8 @@ class System:
         proxy.client.create_proxy(link.proxy_name, f"0.0.0.0:{link.port}", f"{upstream}:{link.port}")
         if link.is_edge:
             proxy.edge_port = _published_port(container, link.port)
-        self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=container.id)
+        self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=container.id,
+                      **proxy.where())
         return proxy
 
     def _link_proxy(self, link: LinkPlan, container) -> LinkProxy:
@@ -196,7 +204,7 @@ class System:
                 proxy.edge_port = _published_port(links[link.name], link.port)
             self.proxies[link.name] = proxy
             self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=proxy.container_id,
-                          adopted=True)
+                          adopted=True, **proxy.where())
         self.containers = {t.name: targets[t.name].id for t in self.plan.targets}
         for target in self.plan.targets:
             container = targets[target.name]

@@ -4,14 +4,13 @@ a link fault rebuilt from its ledger entry alone."""
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
+from integration_support import redis_ping_ms
 
 from chaos import spec
 from chaos.faults import build, from_ledger
 from chaos.plan import FaultPlan
-from chaos.system import System
 
 SYSTEM = """\
 name: ramp-test
@@ -28,22 +27,9 @@ load:
 
 
 @pytest.fixture
-def system(docker_client, make_test_plan, leftovers):
-    plan = make_test_plan(SYSTEM)
-    system = System(plan, docker_client)
-    try:
-        system.up(health_timeout=60)
+def system(make_test_plan, running_system):
+    with running_system(make_test_plan(SYSTEM)) as system:
         yield system
-    finally:
-        system.down()
-        assert leftovers(docker_client, plan.run_id) == []
-
-
-def redis_ping_ms(sock: socket.socket) -> float:
-    started = time.monotonic()
-    sock.sendall(b"PING\r\n")
-    assert sock.recv(64).startswith(b"+PONG")
-    return (time.monotonic() - started) * 1000
 
 
 def test_ramp_steps_patch_the_toxic_in_place_on_an_open_connection(system):
