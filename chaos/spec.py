@@ -1098,9 +1098,18 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
             name_problem(("links", i), source_name, "link source")
         if target_name not in services:
             name_problem(("links", i), target_name, "link target")
+    pairs: dict[tuple[str, str], int] = {}
     for i, link in enumerate(exp.links):
         if link in exp.links[:i]:
             problems.append(source.problem(("links", i), f"the same link as links[{exp.links.index(link)}]"))
+            continue
+        source_name, target_name, _ = LINK.match(link).groups()
+        first = pairs.setdefault((source_name, target_name), i)
+        if first != i and source_name != EDGE:
+            # The source finds the target's proxy through one /etc/hosts entry, which holds one address per name.
+            problems.append(source.problem(("links", i), f"{exp.links[first]!r} already routes {source_name!r} to "
+                                           f"{target_name!r}: one link per source and target (a second port of "
+                                           "the same target cannot be interposed yet)"))
     target_service = exp.load.target.split(":")[0]
     if target_service not in services:
         name_problem(("load", "target"), target_service, "load target")

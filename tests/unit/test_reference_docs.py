@@ -1,6 +1,6 @@
 """The documentation of the experiment format cannot drift from the code: the reference page's
 generated parts are up to date, every key of every model is on it, every YAML experiment (or
-fragment of one) in README.md and docs/*.md validates, every file in experiments/ validates, and
+fragment of one) in README.md and docs/**/*.md validates, every file in experiments/ validates, and
 the dry-run output shown in the README is what `chaos run --dry-run` prints."""
 
 import copy
@@ -18,7 +18,7 @@ from chaos.errors import SpecError
 from chaos.spec import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]  # docs/faults/ too
 BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.S | re.M)
 # Doc examples are written as if they lived in experiments/ (docs/ is its sibling).
 AS_IF_AT = ROOT / "experiments" / "doc-example.yaml"
@@ -51,7 +51,7 @@ def yaml_blocks():
         text = path.read_text(encoding="utf-8")
         for match in BLOCK.finditer(text):
             line = text.count("\n", 0, match.start()) + 2
-            yield pytest.param(match.group(1), id=f"{path.name}:{line}")
+            yield pytest.param(match.group(1), id=f"{path.relative_to(ROOT)}:{line}")
 
 
 def experiment_like(data) -> bool:
