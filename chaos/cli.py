@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import time
 from pathlib import Path
@@ -139,12 +140,15 @@ def init(compose_file, output, force, variables, var_files):
               help="with --baseline: changes inside ±this count as no change (default 10%; e.g. p99=25%)")
 @click.option("--baseline-last", type=click.IntRange(1, 50), default=1, show_default=True,
               help="with --baseline: pool the N most recent completed baseline runs")
-def run(file, variables, var_files, dry_run, seed, report_dir, baseline, tolerances, baseline_last):
+@click.option("--keep-system", is_flag=True,
+              help="however the run ends, revert every fault and stop the load, but leave the containers, networks, "
+                   "volumes and link proxies up for inspection (remove them with `chaos clean --run ID`)")
+def run(file, variables, var_files, dry_run, seed, report_dir, baseline, tolerances, baseline_last, keep_system):
     """Run one experiment. Exit: 0 held, 1 deviated (or worse than --baseline), 2 bad input, 3 aborted,
     4 environment error, 5 inconclusive."""
     sys.exit(run_experiment(file, _variables(variables, var_files), dry_run=dry_run, seed=seed,
                             report_dir=report_dir, baseline=baseline, tolerances=_tolerances(tolerances),
-                            baseline_last=baseline_last))
+                            baseline_last=baseline_last, keep_system=keep_system))
 
 
 def _tolerances(values: tuple[str, ...]):
@@ -157,7 +161,7 @@ def _tolerances(values: tuple[str, ...]):
 
 
 def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None, report_dir=None,
-                   baseline=None, tolerances=(0.10, ()), baseline_last=1) -> int:
+                   baseline=None, tolerances=(0.10, ()), baseline_last=1, keep_system=False) -> int:
     from chaos.plan import make_plan
     from chaos.spec import load_experiment
 
@@ -188,13 +192,23 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
                 snapshot, active_faults=[scrub_text(f, hide) for f in snapshot.active_faults],
                 hypotheses=[(scrub_text(label, hide), state) for label, state in snapshot.hypotheses]))
 
-        result = Runner(plan, on_progress=progress, on_status=status).run()
+        result = Runner(plan, on_progress=progress, on_status=status, keep_system=keep_system).run()
     if result.error:
         result.error = scrub_text(result.error, hide)
     _print_result(result)
+    if keep_system and _system_kept(result.run_dir):
+        console.print(f"  system kept, every fault reverted: inspect it with `docker ps --filter label=chaos.run="
+                      f"{plan.run_id}`, remove it with `chaos clean --run {plan.run_id}`", markup=False)
     if baseline_runs is None:
         return result.exit_code
     return _against_baseline(result, baseline_runs, tolerances, plan.secret_values)
+
+
+def _system_kept(run_dir: Path) -> bool:
+    """The run got as far as starting a system, and kept it (a run that failed before has nothing to keep)."""
+    from chaos.journal import read_journal
+
+    return any(e.get("event") == "system_kept" for e in read_journal(run_dir / "journal.jsonl"))
 
 
 def _baseline(path: str, experiment: str, last: int):
@@ -287,10 +301,19 @@ def _fmt(value) -> str:
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def report(run_dir):
-    """Render the reports of a run dir again (pure: needs no Docker)."""
+    """Render the reports of a run dir again (pure: needs no Docker). Exit 2, writing nothing, when this
+    harness cannot read the run dir (a file missing, a schema version it does not know)."""
     from chaos.report import render_all
+    from chaos.rundir import RunDirError, missing_optional
 
-    for kind, path in render_all(Path(run_dir)).items():
+    try:
+        written = render_all(Path(run_dir))
+    except RunDirError as exc:
+        err.print(f"chaos report: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    for name in missing_optional(Path(run_dir)):
+        err.print(f"chaos report: {Path(run_dir) / name} not found: rendered with no requests", markup=False)
+    for kind, path in written.items():
         console.print(f"{kind}: {path}", markup=False)
 
 
@@ -329,19 +352,36 @@ def compare_command(paths, tolerances, last, phases, labels, out, fail_on):
     sys.exit(exit_code(comparison, tuple(fail_on)))
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
 @main.command()
 @click.option("--run", "run_id", default=None, help="only this run id (default: every run the harness left)")
-def clean(run_id):
-    """Revert faults and remove every container, network and volume a run left (e.g. after SIGKILL)."""
+@click.option("--faults-only", is_flag=True,
+              help="revert the faults the runs' ledgers leave injected, remove nothing (a post-mortem of a killed "
+                   "run: inspect its system as it is, then `chaos clean --run ID`)")
+@click.option("--all", "include_live", is_flag=True,
+              help="also runs whose harness is still running (default: those are skipped, and named)")
+def clean(run_id, faults_only, include_live):
+    """Revert faults and remove every container, network and volume a run left (e.g. after SIGKILL).
+    Idempotent. Exit: 0, 2 bad usage, 4 Docker unreachable."""
     from chaos import ledger
     from chaos.system import engine, remove_run
 
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise click.BadParameter(f"{run_id!r} is not a run id (letters, digits, '.', '_', '-'; "
+                                 "`docker ps -a --filter label=chaos.run` shows them)", param_hint="--run")
     try:
         client = engine()
-        for message in ledger.clean(client, run_id):  # faults first, from the journal, while targets still exist
+        # faults first, from the journal, while targets still exist
+        for message in ledger.clean(client, run_id, include_live=include_live):
             console.print(message, markup=False)
-        # Without --run, a run whose harness is alive is left alone: cleaning must not kill a run in progress.
-        removed = remove_run(client, run_id, keep=frozenset() if run_id else ledger.live_runs())
+        if faults_only:
+            console.print("clean: faults only, nothing removed" +
+                          (f" (remove the run with `chaos clean --run {run_id}`)" if run_id else ""), markup=False)
+            return
+        # A run whose harness is alive is left alone (unless --all): cleaning must not kill a run in progress.
+        removed = remove_run(client, run_id, keep=frozenset() if include_live else ledger.live_runs())
     except ChaosError as exc:
         _fail(exc)
     for item in removed:

@@ -118,19 +118,23 @@ def plan_from_ledger(entry: dict) -> FaultPlan:
                      params=entry.get("params") or {}, at=0.0, duration=0.0)
 
 
-def clean(client, run_id: str | None = None) -> list[str]:
-    """Replay the ledger of each registered run whose harness is gone (only ``run_id``'s when given)."""
+def clean(client, run_id: str | None = None, include_live: bool = False) -> list[str]:
+    """Replay the ledger of each registered run whose harness is gone (only ``run_id``'s when given).
+    ``include_live``: also runs whose harness is still running (it reverts again at its end: reverts are
+    idempotent); otherwise each of those is named as skipped, with why."""
     messages = []
     for entry in registered():
         if run_id and entry.get("run_id") != run_id:
             continue
-        if owner_alive(entry):
-            messages.append(f"run {entry['run_id']} is still running (pid {entry['pid']}): its faults are its own")
+        alive = owner_alive(entry)
+        if alive and not include_live:
+            messages.append(f"run {entry['run_id']} is still running (pid {entry['pid']}): skipped, its harness "
+                            "reverts its own faults and removes its own system (--all cleans it too)")
             continue
         # a game day's step runs on the day's system: its containers carry the day's run id
         more, complete = replay(Path(entry["run_dir"]), entry.get("system_run_id") or entry["run_id"], client)
         messages += more
-        if complete:
+        if complete and not alive:  # a live run may inject more yet: it stays registered until it ends
             unregister(entry["run_id"])
     return messages
 

@@ -26,22 +26,19 @@ from chaos.live import Status
 from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet, live_metric
 from chaos.plan import Plan
 from chaos.secrets import scrub_run_files
+from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from chaos.probes import PROBES_PARQUET, Prober
 from chaos.system import System, engine
 
 TICK = 0.05
 ABORT_CHECK_EVERY = 0.5
+# The live checks (tail, status, abort rules) take milliseconds to tens of them on a busy machine: when a
+# step is due sooner than STEP_GUARD they wait until after it, so that they do not make a fault late; but
+# never longer than MAX_CHECK_DELAY, however dense the steps.
+STEP_GUARD = 0.05
+MAX_CHECK_DELAY = 0.25
 LIVE_WINDOW = 5.0  # seconds of requests behind the live throughput, error rate and p99
 ABORT_MIN_REQUESTS = 5  # a stalled system completes few requests: demand few
-EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class Interrupted(BaseException):
-    """SIGINT/SIGTERM arrived. A BaseException so that no ``except Exception`` swallows it."""
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(signal.Signals(signum).name)
 
 
 @dataclass
@@ -81,12 +78,15 @@ def steps(plan: Plan) -> list[Step]:
 
 class Runner:
     def __init__(self, plan: Plan, on_progress=None, on_status=None, *, system: System | None = None,
-                 rehearse: bool = False):
+                 rehearse: bool = False, keep_system: bool = False):
         """``system``: one already started (a game day's): used as it is, never taken down here. ``rehearse``:
-        every fault is ledgered and journaled as rehearsed but never injected (wiring, load and probes run)."""
+        every fault is ledgered and journaled as rehearsed but never injected (wiring, load and probes run).
+        ``keep_system``: however the run ends, faults are reverted and the load stopped as always, but the
+        containers, networks, volumes and link proxies stay up for inspection (`chaos clean --run ID`)."""
         self.plan = plan
         self.shared_system = system
         self.rehearse = rehearse
+        self.keep_system = keep_system
         self.late_signal: int | None = None  # a signal that arrived while tearing down (ignored, but told)
         self.run_dir = Path(plan.report["dir"]) / plan.experiment / plan.run_id
         self.on_progress = on_progress or (lambda message: None)
@@ -98,17 +98,16 @@ class Runner:
         self.tail: SampleTail | None = None
         self.active: dict[str, fault_families.Fault] = {}
         self.faults: dict[str, fault_families.Fault] = {}
-        self._previous_handlers: dict = {}
-        self._cleaning = False
+        self._signals = StopSignals(on_ignored=self._on_late_signal)
 
     # ---- entry -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=False)
-        _link_latest(self.run_dir)
+        link_latest(self.run_dir)
         (self.run_dir / "plan.json").write_text(json.dumps(self.plan.to_json(), indent=2) + "\n")
         self.journal = Journal(self.run_dir / "journal.jsonl", self.plan.secret_values)
-        self._install_signal_handlers()
+        self._signals.install()
         outcome, error, interrupted_by = "completed", None, None
         try:
             ledger.register(self.plan.run_id, self.run_dir,  # how `chaos clean` finds this journal after SIGKILL
@@ -122,6 +121,8 @@ class Runner:
                 self._preflight()
                 self.on_progress("starting the system")
                 self.system.up()
+                for name, proxy in self.system.proxies.items():  # for users' own Toxiproxy clients
+                    self.on_progress(f"link {name}: toxiproxy API {proxy.api_url}")
             else:
                 self.system = self.shared_system
                 self.journal.append("system_shared", system_run_id=self.system.plan.run_id, rehearse=self.rehearse,
@@ -139,14 +140,16 @@ class Runner:
             (self.run_dir / "logs").mkdir(exist_ok=True)
             (self.run_dir / "logs" / "harness-traceback.txt").write_text(traceback.format_exc())
         finally:
-            self._cleaning = True
+            self._signals.cleaning_up()
             self._teardown()
             self.journal.append("run_ended", outcome=outcome, error=error)
             self.journal.close()
             if not self.active:  # a fault that could not be reverted stays registered for `chaos clean`
                 ledger.unregister(self.plan.run_id)
-            self._restore_signal_handlers()
-        return self._finish(outcome, error, interrupted_by)
+        try:
+            return self._finish(outcome, error, interrupted_by)
+        finally:  # only now: a second Ctrl-C while the reports are written must not cut them short either
+            self._signals.restore()
 
     # ---- phases ----------------------------------------------------------------------------
 
@@ -185,7 +188,7 @@ class Runner:
             now = time.monotonic()
             while pending and now - t0 >= pending[0].at:
                 self._do(pending.pop(0))
-            if now >= next_abort_check:
+            if now >= next_abort_check and not _step_due_soon(pending, t0, now, next_abort_check):
                 next_abort_check = now + ABORT_CHECK_EVERY
                 self.tail.poll()
                 if not self.load.running():
@@ -277,7 +280,7 @@ class Runner:
         """Every active fault at once: families are independent (faults that could not be reverted
         independently, such as two container faults on one container, are refused at validation), and
         one slow revert, such as a container waiting to be healthy, must not hold up the others."""
-        if self.system is not None and self.shared_system is None and reason == "teardown":
+        if self.system is not None and self.shared_system is None and reason == "teardown" and not self.keep_system:
             for fault in self.active.values():
                 if hasattr(fault, "wait_healthy"):
                     fault.wait_healthy = False  # the system is removed next: nobody waits on its health
@@ -304,6 +307,9 @@ class Runner:
         self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
                             metric=rule["metric"], observed=rule["observed"], threshold=rule["max"])
         self.on_progress(f"ABORT: {rule['metric']} {rule['observed']:.3g} > {rule['max']:.3g}")
+        # Cleanup begins here: a Ctrl-C now would break out of the revert while its threads still run, and the
+        # teardown would iterate the faults they are removing. Only the teardown follows an abort.
+        self._signals.cleaning_up()
         self._revert_all("abort")
 
     # ---- teardown --------------------------------------------------------------------------
@@ -318,7 +324,18 @@ class Runner:
             self._attempt(self.prober.stop, "stop probes")
             self._attempt(lambda: self.prober.write(self.run_dir / PROBES_PARQUET), "write probe results")
         if self.system and self.shared_system is None:
-            self._attempt(self.system.down, "remove system")
+            if self.keep_system:
+                self._keep_system()
+            else:
+                self._attempt(self.system.down, "remove system")
+
+    def _keep_system(self) -> None:
+        """Faults reverted, load stopped; what the run started stays for inspection until `chaos clean --run`."""
+        for proxy in self.system.proxies.values():
+            proxy.client.close()
+        self.journal.append("system_kept", run_id=self.plan.run_id, containers=dict(self.system.containers),
+                            remove_with=f"chaos clean --run {self.plan.run_id}")
+        self.on_progress(f"system kept (faults reverted): remove it with `chaos clean --run {self.plan.run_id}`")
 
     def _attempt(self, action, what: str) -> None:
         for attempt in range(3):
@@ -347,21 +364,9 @@ class Runner:
 
     # ---- signals ---------------------------------------------------------------------------
 
-    def _install_signal_handlers(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
-
-    def _restore_signal_handlers(self) -> None:
-        for signum, handler in self._previous_handlers.items():
-            signal.signal(signum, handler)
-
-    def _on_signal(self, signum, _frame) -> None:
-        if self._cleaning:
-            self.late_signal = signum
-            # Already reverting and tearing down: a second Ctrl-C must not cut that short.
-            self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
-            return
-        raise Interrupted(signum)
+    def _on_late_signal(self, signum: int) -> None:
+        self.late_signal = signum  # already reverting and tearing down: ignored, but told
+        self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
 
 
 def _live_state(hypothesis: dict, value: float | None) -> str:
@@ -372,7 +377,8 @@ def _live_state(hypothesis: dict, value: float | None) -> str:
     return "over" if too_high or too_low else "ok"
 
 
-def _link_latest(run_dir: Path) -> None:
+def link_latest(run_dir: Path) -> None:
+    """Points ``latest`` next to a new run (or game day) dir at it, atomically: a reader never sees it missing."""
     latest = run_dir.parent / "latest"
     temporary = run_dir.parent / f".latest-{os.getpid()}"
     temporary.unlink(missing_ok=True)
@@ -395,3 +401,7 @@ def _host(client) -> dict:
     except Exception:  # noqa: BLE001 - informational only
         docker_version = None
     return {"cores": os.cpu_count(), "python": platform.python_version(), "docker_version": docker_version}
+
+
+def _step_due_soon(pending: list[Step], t0: float, now: float, check_due: float) -> bool:
+    return bool(pending) and t0 + pending[0].at - now < STEP_GUARD and now - check_due < MAX_CHECK_DELAY

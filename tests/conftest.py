@@ -1,4 +1,5 @@
-"""Marks every test by its folder, so `pytest -m unit` needs no Docker and `-m integration` is the rest."""
+"""Marks every test by its folder, so `pytest -m unit` needs no Docker and `-m integration` is the rest; and the
+one Docker client the integration and e2e tests share."""
 
 from pathlib import Path
 
@@ -13,3 +14,13 @@ def pytest_collection_modifyitems(items):
         mark = _FOLDER_MARKS.get(folder)
         if mark and not any(m.name == mark.name for m in item.iter_markers()):
             item.add_marker(mark)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker  # here, not at the top: unit tests never ask for it
+
+    client = docker.from_env(timeout=60)
+    client.ping()
+    yield client
+    client.close()

@@ -8,7 +8,6 @@ Only this module and the Runner it drives have side effects; the plan, schedule,
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 import traceback
@@ -26,7 +25,8 @@ from chaos.gameday.notify import Notifier
 from chaos.gameday.state import DayState, whoami
 from chaos.journal import Journal
 from chaos.plan import LinkPlan, Plan, make_system_plan, new_run_id, scrub
-from chaos.runner import EXIT_INTERRUPTED, Interrupted, Runner
+from chaos.runner import Runner, link_latest
+from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from chaos.spec import LINK
 from chaos.system import System, engine
 
@@ -96,8 +96,7 @@ class GameDay:
         self.ended: dict[int, dict] = {}  # step index -> its step_ended record
         self.started: dict[int, Path] = {}
         self._stop_signal: int | None = None  # the signal that stopped the day (seen by the day or a step)
-        self._previous_handlers: dict = {}
-        self._cleaning = False
+        self._signals = StopSignals()  # once the day is ending, a signal is ignored (silently)
         self._day_started_mono: float | None = None
         self._status = DayStatus(day.spec.title, "waiting", len(day.steps), rehearse=rehearse)
 
@@ -105,7 +104,7 @@ class GameDay:
 
     def run(self) -> DayResult:
         self.day_dir.mkdir(parents=True, exist_ok=False)
-        _link_latest(self.day_dir)
+        link_latest(self.day_dir)
         self._write_agenda()
         self.journal = Journal(self.day_dir / "journal.jsonl", self.day.secret_values)
         self.state = DayState(self.day_id, {"title": self.day.spec.title, "name": self.day.name,
@@ -114,7 +113,7 @@ class GameDay:
                                             "state": "waiting"})
         self.notifier = Notifier(self.day.spec.notify, self.day.base_dir, self._day_fields(), self.journal,
                                  self._say)
-        self._install_signal_handlers()
+        self._signals.install()
         outcome, error = "completed", None
         try:
             self._wait_for_start()
@@ -130,9 +129,9 @@ class GameDay:
             (self.day_dir / "logs").mkdir(exist_ok=True)
             (self.day_dir / "logs" / "harness-traceback.txt").write_text(traceback.format_exc())
         finally:
-            self._cleaning = True
+            self._signals.cleaning_up()
             outcome = self._end(outcome, error)
-            self._restore_signal_handlers()
+            self._signals.restore()
         from chaos.gameday.report import render_day  # late: pandas and matplotlib are slow to import
 
         reports = render_day(self.day_dir, formats=tuple(self.day.spec.report.formats))
@@ -204,6 +203,7 @@ class GameDay:
             self.system = System(plan, client, on_event=self.journal.append)
             self.system.attach()
             self.journal.append("system_up", attached=True, system_run_id=plan.run_id)
+            self._say_toxiproxy_apis()
             return
         plan = make_system_plan(self.day.name, self.day.services, self.day.links(), run_id=self.day_id,
                                 source_file=str(self.day.source.file))
@@ -220,6 +220,12 @@ class GameDay:
         self.system.up()
         self.journal.append("system_up", attached=False, system_run_id=plan.run_id,
                             seconds=round(time.monotonic() - started, 3))
+        self._say_toxiproxy_apis()
+
+    def _say_toxiproxy_apis(self) -> None:
+        """Where each link's Toxiproxy API is, for a user's own client (also in the journal's link_created)."""
+        for name, proxy in self.system.proxies.items():
+            self._say(f"link {name}: toxiproxy API {proxy.api_url}")
 
     # ---- steps -----------------------------------------------------------------------------
 
@@ -430,21 +436,6 @@ class GameDay:
         if self.view is not None:
             self.view.update(self._status)
 
-    # ---- signals ---------------------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
-
-    def _restore_signal_handlers(self) -> None:
-        for signum, handler in self._previous_handlers.items():
-            signal.signal(signum, handler)
-
-    def _on_signal(self, signum, _frame) -> None:
-        if self._cleaning:
-            return  # already reverting and taking down: a second Ctrl-C must not cut that short
-        raise Interrupted(signum)
-
 
 EXIT_SIGNAL = {code: signum for signum, code in EXIT_INTERRUPTED.items()}
 
@@ -470,10 +461,3 @@ def _refuse_unskewable(system: System) -> None:
         return
     refuse_unskewable(system)
 
-
-def _link_latest(day_dir: Path) -> None:
-    latest = day_dir.parent / "latest"
-    temporary = day_dir.parent / f".latest-{os.getpid()}"
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(day_dir.name)
-    temporary.replace(latest)

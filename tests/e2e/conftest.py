@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import docker
 import pytest
 from e2e_support import REPO, SHORT
-
-
-@pytest.fixture(scope="session")
-def docker_client():
-    client = docker.from_env(timeout=60)
-    client.ping()
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -13,21 +13,35 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CHAOS = [sys.executable, "-m", "chaos.cli"]
+SHOP_LOCUSTFILE = "@REPO@/targets/shop/locustfile.py"
+QUICK_PHASES = "{warmup: 1s, baseline: 3s, recovery: 2s}"
+SHORT_PHASES = "{warmup: 2s, baseline: 6s, recovery: 3s}"
 
-# A short experiment on the shop (v1): phases of seconds, one latency fault on api -> redis.
-SHORT = """\
-name: e2e-${CASE}
-targets:
-  compose: @REPO@/targets/shop/compose.yaml
-links:
-  - api -> redis:6379
+
+def shop_load(users: int, phases: str = QUICK_PHASES, locustfile: str = SHOP_LOCUSTFILE) -> str:
+    """An e2e experiment's `load:` and `phases:` on the shop: ShopUser against api, every user spawned at once."""
+    return f"""\
 load:
-  locustfile: ${LOCUSTFILE:-@REPO@/targets/shop/locustfile.py}
+  locustfile: {locustfile}
   user_classes: [ShopUser]
   target: api:8080
-  users: 5
-  spawn_rate: 5
-phases: {warmup: 2s, baseline: 6s, recovery: 3s}
+  users: {users}
+  spawn_rate: {users}
+phases: {phases}
+"""
+
+
+def shop_head(name: str, users: int, phases: str = QUICK_PHASES, *, link: bool = True,
+              locustfile: str = SHOP_LOCUSTFILE) -> str:
+    """The head of an e2e experiment on the shop's compose file, up to its faults: the api -> redis link unless
+    ``link`` is False, and `shop_load`'s load and phases."""
+    return (f"name: {name}\ntargets:\n  compose: @REPO@/targets/shop/compose.yaml\n"
+            + ("links:\n  - api -> redis:6379\n" if link else "") + shop_load(users, phases, locustfile))
+
+
+# A short experiment on the shop (v1): phases of seconds, one latency fault on api -> redis.
+SHORT = shop_head("e2e-${CASE}", 5, SHORT_PHASES,
+                  locustfile="${LOCUSTFILE:-@REPO@/targets/shop/locustfile.py}") + """\
 faults:
   - name: slow redis
     type: latency
@@ -110,7 +124,98 @@ def _locust_running(run_dir: Path) -> bool:
     return False
 
 
+def sigkill_when(process: subprocess.Popen, ready):
+    """SIGKILLs ``process`` as soon as ``ready()`` returns, and returns what it returned (e.g. the run dir once a
+    fault is in flight). Whatever happens, the process does not outlive this call."""
+    try:
+        found = ready()
+        process.kill()
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return found
+
+
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
 
+
+
+# ---- what a run left, seen from outside the harness (the engine, Toxiproxy, the targets themselves) ----
+
+def run_containers(client, run_id: str, role: str | None = None) -> list:
+    labels = [f"chaos.run={run_id}"] + ([f"chaos.role={role}"] if role else [])
+    return client.containers.list(all=True, filters={"label": labels})
+
+
+def service_container(client, run_id: str, service: str):
+    [container] = client.containers.list(all=True, filters={"label": [f"chaos.run={run_id}",
+                                                                       f"chaos.service={service}"]})
+    return container
+
+
+def published_port(container, port: int) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    return next(int(b["HostPort"]) for b in bindings if b.get("HostPort"))
+
+
+def toxiproxy_state(client, run_id: str) -> dict[str, dict]:
+    """Every proxy of every link container of the run, as Toxiproxy's own API lists it: name -> proxy."""
+    import urllib.request
+
+    proxies = {}
+    for container in run_containers(client, run_id, "link"):
+        api = f"http://127.0.0.1:{published_port(container, 8474)}/proxies"
+        with urllib.request.urlopen(api, timeout=5) as response:
+            proxies.update(json.load(response))
+    return proxies
+
+
+def edge_latency_ms(client, run_id: str, path: str = "/products/1", count: int = 5) -> float:
+    """Median time of ``count`` requests through the run's edge proxy (the way the load goes)."""
+    import statistics
+    import urllib.request
+
+    from chaos.spec import EDGE
+
+    edge = next(c for c in run_containers(client, run_id, "link")
+                if c.labels.get("chaos.link", "").startswith(f"{EDGE} -> "))
+    port = edge.labels["chaos.link"].rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{published_port(edge, int(port))}{path}"
+    times = []
+    for _ in range(count):
+        started = time.monotonic()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+        times.append((time.monotonic() - started) * 1000)
+    return statistics.median(times)
+
+
+def iptables_rules(client, container, run_id: str) -> str:
+    """``iptables -S`` inside the container's network namespace, read by a helper that joins it."""
+    from chaos.images import HELPER_IMAGE
+
+    return client.containers.run(HELPER_IMAGE, ["iptables", "-w", "5", "-S"], remove=True, cap_add=["NET_ADMIN"],
+                                 network_mode=f"container:{container.id}",
+                                 labels={"chaos.managed": "true", "chaos.run": run_id, "chaos.role": "probe"}).decode()
+
+
+def wall_clock_skew_s(container) -> float:
+    """The container's own wall clock (what its program sees) minus the host's."""
+    before = time.time()
+    code, output = container.exec_run(["python3", "-c", "import time; print(time.time())"])
+    assert code == 0, output
+    return float(output) - (before + time.time()) / 2
+
+
+def cgroup_limits(container) -> dict[str, str]:
+    """CPU quota and memory limits as the kernel holds them for the container (cgroup v1 or v2)."""
+    script = ("for f in cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us memory/memory.limit_in_bytes "
+              "memory/memory.memsw.limit_in_bytes cpu.max memory.max memory.swap.max; do "
+              "[ -r /sys/fs/cgroup/$f ] && echo $f=$(cat /sys/fs/cgroup/$f); done; true")
+    code, output = container.exec_run(["sh", "-c", script])
+    assert code == 0, output
+    return dict(line.split("=", 1) for line in output.decode().split())

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, only_run_dir
+from e2e_support import REPO, SHORT_PHASES, assert_nothing_left, chaos_command, finish, only_run_dir, shop_head
 
-GATE = """\
-name: e2e-gate
-targets:
-  compose: @REPO@/targets/shop/compose.yaml
-links:
-  - api -> redis:6379
-load:
-  locustfile: @REPO@/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 5
-  spawn_rate: 5
-phases: {warmup: 2s, baseline: 6s, recovery: 3s}
+GATE = shop_head("e2e-gate", 5, SHORT_PHASES) + """\
 faults:
   - type: latency
     link: api -> redis:6379

@@ -7,19 +7,18 @@ import threading
 
 import docker
 import pytest
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal, wait_for_event
+from e2e_support import (
+    REPO,
+    assert_nothing_left,
+    chaos_command,
+    finish,
+    journal,
+    shop_head,
+    sigkill_when,
+    wait_for_event,
+)
 
-PAUSE = """\
-name: e2e-pause-${CASE}
-targets:
-  compose: @REPO@/targets/shop/compose.yaml
-load:
-  locustfile: @REPO@/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 3
-  spawn_rate: 3
-phases: {warmup: 1s, baseline: 3s, recovery: 2s}
+PAUSE = shop_head("e2e-pause-${CASE}", 3, link=False) + """\
 faults:
   - {type: pause, service: inventory, at: 0s, duration: 30s}
 abort:
@@ -107,13 +106,7 @@ def test_sigkill_mid_pause_then_chaos_clean_unpauses_from_the_ledger(pause_exper
     state = tmp_path / "state"
     env = {"CASE": "sigkill", "XDG_STATE_HOME": str(state)}
     process = chaos_command("run", str(pause_experiment), "--report-dir", "reports", cwd=tmp_path, env=env)
-    try:
-        run_dir = wait_for_event(tmp_path / "reports", "fault_injected")
-        process.kill()
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    run_dir = sigkill_when(process, lambda: wait_for_event(tmp_path / "reports", "fault_injected"))
     container_id, _ = paused_target(run_dir)
     assert docker_client.containers.get(container_id).attrs["State"]["Paused"] is True, "SIGKILL leaves it paused"
     assert (state / "chaos" / "runs" / f"{run_dir.name}.json").is_file()

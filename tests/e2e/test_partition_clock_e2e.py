@@ -8,10 +8,20 @@ import signal
 import time
 
 import pytest
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal
+from e2e_support import (
+    REPO,
+    assert_nothing_left,
+    chaos_command,
+    finish,
+    iptables_rules,
+    journal,
+    service_container,
+    shop_load,
+    sigkill_when,
+    wall_clock_skew_s,
+)
 
 from chaos.faults.partition import CHAIN_PREFIX
-from chaos.images import HELPER_IMAGE
 
 # The shop with inventory skewable: isolated from api and redis, and 30 s ahead, at once.
 SHOP = """\
@@ -40,13 +50,7 @@ targets:
         retries: 60
 links:
   - api -> redis:6379
-load:
-  locustfile: @REPO@/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 3
-  spawn_rate: 3
-phases: {warmup: 1s, baseline: 3s, recovery: 2s}
+""" + shop_load(3) + """\
 faults:
   - {name: cut off inventory, type: partition, isolate: inventory, at: 0s, duration: 30s}
   - {name: inventory ahead, type: clock_skew, service: inventory, offset: +30s, at: 0s, duration: 30s}
@@ -76,14 +80,8 @@ def wait_until_both_injected(reports, timeout: float = 120.0):
 
 def inventory_state(client, run_id: str) -> tuple[str, float]:
     """inventory's iptables rules (as a helper in its namespace sees them) and its wall clock's skew."""
-    inventory = client.containers.list(filters={"label": [f"chaos.run={run_id}", "chaos.service=inventory"]})[0]
-    rules = client.containers.run(HELPER_IMAGE, ["iptables", "-w", "5", "-S"], remove=True, cap_add=["NET_ADMIN"],
-                                  network_mode=f"container:{inventory.id}",
-                                  labels={"chaos.managed": "true", "chaos.run": run_id}).decode()
-    before = time.time()
-    code, output = inventory.exec_run(["python3", "-c", "import time; print(time.time())"])
-    assert code == 0, output
-    return rules, float(output) - before
+    inventory = service_container(client, run_id, "inventory")
+    return iptables_rules(client, inventory, run_id), wall_clock_skew_s(inventory)
 
 
 def test_sigint_mid_partition_and_skew_heals_both_then_removes_everything(shop_experiment, tmp_path, docker_client):
@@ -110,13 +108,7 @@ def test_sigint_mid_partition_and_skew_heals_both_then_removes_everything(shop_e
 def test_sigkill_mid_partition_and_skew_then_clean_heals_from_the_ledger(shop_experiment, tmp_path, docker_client):
     env = {"CASE": "sigkill", "XDG_STATE_HOME": str(tmp_path / "state")}
     process = chaos_command("run", str(shop_experiment), "--report-dir", "reports", cwd=tmp_path, env=env)
-    try:
-        run_dir, _ = wait_until_both_injected(tmp_path / "reports")
-        process.kill()
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    run_dir, _ = sigkill_when(process, lambda: wait_until_both_injected(tmp_path / "reports"))
     rules, skew = inventory_state(docker_client, run_dir.name)
     assert CHAIN_PREFIX in rules and 28 < skew < 32, "SIGKILL leaves both faults in place"
     code, output = finish(chaos_command("clean", "--run", run_dir.name, cwd=tmp_path, env=env))

@@ -14,6 +14,7 @@ from e2e_support import (
     finish,
     journal,
     only_run_dir,
+    sigkill_when,
     wait_for_event,
 )
 
@@ -112,13 +113,7 @@ def test_signal_mid_fault_reverts_everything(experiment, tmp_path, docker_client
 def test_chaos_clean_after_sigkill_removes_everything(experiment, tmp_path, docker_client):
     process = chaos_command("run", str(experiment), "--report-dir", "reports", cwd=tmp_path,
                             env={"CASE": "sigkill", "FAULT_FOR": "30s"})
-    try:
-        run_dir = wait_for_event(tmp_path / "reports", "fault_injected")
-        process.kill()
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    run_dir = sigkill_when(process, lambda: wait_for_event(tmp_path / "reports", "fault_injected"))
     selector = {"label": f"chaos.run={run_dir.name}"}
     assert docker_client.containers.list(all=True, filters=selector), "SIGKILL leaves the system up"
     code, output = finish(chaos_command("clean", "--run", run_dir.name, cwd=tmp_path))

@@ -5,21 +5,9 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal, only_run_dir
+from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal, only_run_dir, shop_head
 
-SCHEDULES = """\
-name: e2e-schedules
-targets:
-  compose: @REPO@/targets/shop/compose.yaml
-links:
-  - api -> redis:6379
-load:
-  locustfile: @REPO@/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 3
-  spawn_rate: 3
-phases: {warmup: 1s, baseline: 3s, recovery: 2s}
+SCHEDULES = shop_head("e2e-schedules", 3) + """\
 faults:
   - {type: pause, service: inventory, at: 3s, duration: 1s, repeat: 2s, times: 2}
   - {type: latency, link: api -> redis:6379, latency: 50ms, duration: 3s, ramp: {to: 250ms, over: 2s, step: 1s}}

@@ -2,19 +2,18 @@
 
 import json
 import os
-import textwrap
-from pathlib import Path
 
 import pytest
+from fake_engine import FakeClient, FakeContainer, state_home  # noqa: F401 - state_home is a fixture
+from fault_experiments import fault_problems, load_faults, write_experiment
 
 from chaos import ledger
-from chaos.errors import SpecError
 from chaos.faults.resources import UNLIMITED_MEMORY, limit_body, restore_bodies
 from chaos.faults.targets import pick
 from chaos.journal import Journal, read_journal
 from chaos.plan import make_plan
 from chaos.runner import steps
-from chaos.spec import FAULT_TYPES, load_experiment
+from chaos.spec import FAULT_TYPES
 
 BASE = """\
 name: lib
@@ -39,21 +38,12 @@ faults:
 """
 
 
-def experiment(tmp_path: Path, faults: str) -> Path:
-    (tmp_path / "locustfile.py").write_text("")
-    path = tmp_path / "exp.yaml"
-    path.write_text(BASE + textwrap.indent(textwrap.dedent(faults), "  "))
-    return path
-
-
 def plan_of(tmp_path, faults: str, seed: int = 7):
-    return make_plan(load_experiment(experiment(tmp_path, faults), {}), run_id="r1", seed=seed)
+    return make_plan(load_faults(tmp_path, BASE, faults), run_id="r1", seed=seed)
 
 
 def problems_of(tmp_path, faults: str) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        load_experiment(experiment(tmp_path, faults), {})
-    return [str(p) for p in info.value.problems]
+    return fault_problems(tmp_path, BASE, faults)
 
 
 # ---- spec: the new faults and their checks --------------------------------------------------
@@ -272,8 +262,8 @@ def test_dry_run_shows_occurrences_and_updates(tmp_path):
 
     from chaos.cli import main
 
-    path = experiment(tmp_path, "- {type: latency, link: api -> redis:6379, latency: 100ms, duration: 6s,\n"
-                                "   ramp: {to: 300ms, over: 4s, step: 2s}, repeat: 10s, times: 2}\n")
+    path = write_experiment(tmp_path, BASE, "- {type: latency, link: api -> redis:6379, latency: 100ms, duration: 6s,\n"
+                                            "   ramp: {to: 300ms, over: 4s, step: 2s}, repeat: 10s, times: 2}\n")
     result = CliRunner().invoke(main, ["run", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "inject       latency on api -> redis:6379 (2/2)" in result.output
@@ -324,12 +314,6 @@ def test_memory_limit_and_restore():
 # ---- ledger ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def state_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    return tmp_path / "state" / "chaos" / "runs"
-
-
 def test_register_and_unregister_a_run(tmp_path, state_home):
     path = ledger.register("r1", tmp_path / "run")
     assert path.parent == state_home
@@ -346,30 +330,6 @@ def test_unreverted_pairs_ledger_and_revert_by_fault_id():
     events = [{"event": "fault_ledgered", "fault_id": "f1"}, {"event": "fault_ledgered", "fault_id": "f2.1"},
               {"event": "fault_reverted", "fault_id": "f1"}, {"event": "fault_ledgered", "fault_id": "f2.2"}]
     assert [e["fault_id"] for e in ledger.unreverted(events)] == ["f2.1", "f2.2"]
-
-
-class FakeContainer:
-    def __init__(self, status):
-        self.id, self.short_id, self.name, self.labels = "c" * 64, "c" * 12, "x", {"chaos.service": "inventory"}
-        self.attrs = {"State": {"Status": status, "StartedAt": "t0"}, "Config": {}}
-        self.calls = []
-
-    def reload(self):
-        pass
-
-    def unpause(self):
-        self.calls.append("unpause")
-        self.attrs["State"]["Status"] = "running"
-
-
-class FakeClient:
-    def __init__(self, container):
-        self.containers = self
-        self.container = container
-
-    def get(self, container_id):
-        assert container_id == self.container.id, "only the ledger's container is touched"
-        return self.container
 
 
 def test_clean_replays_the_journal_once_and_journals_reason_clean(tmp_path, state_home):
