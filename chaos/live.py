@@ -51,7 +51,12 @@ def panel(status: Status) -> Table:
 
 
 class LiveView:
-    """Context manager: ``with LiveView(console) as view: runner = Runner(plan, on_status=view.update)``."""
+    """Context manager: ``with LiveView(console) as view: runner = Runner(plan, on_status=view.update)``.
+    Subclasses show other snapshots through their own ``render_panel`` and ``render_line``, and may print a
+    plain line early where ``_moved_on`` says the snapshot has changed in a way worth a line of its own."""
+
+    render_panel = staticmethod(panel)
+    render_line = staticmethod(plain_line)
 
     def __init__(self, console: Console):
         self.console = console
@@ -68,14 +73,19 @@ class LiveView:
         if self._live is not None:
             self._live.__exit__(*exc)
 
-    def update(self, status: Status) -> None:
+    def update(self, status) -> None:
         if self._live is not None:
-            self._live.update(panel(status))
+            self._live.update(self.render_panel(status))
             return
         now = time.monotonic()
-        if now - self._last_plain >= PLAIN_EVERY:
+        moved_on = self._moved_on(status)  # always asked: it remembers what it saw
+        if moved_on or now - self._last_plain >= PLAIN_EVERY:
             self._last_plain = now
-            self.console.print(plain_line(status), markup=False, highlight=False)
+            self.console.print(self.render_line(status), markup=False, highlight=False)
+
+    def _moved_on(self, status) -> bool:
+        """A run's snapshots only tick on: a plain line every PLAIN_EVERY seconds is enough."""
+        return False
 
     def message(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)

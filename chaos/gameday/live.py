@@ -4,19 +4,15 @@ plain line every few seconds and at every change, with no control characters. Re
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from chaos import live
 from chaos.gameday.agenda import span
 from chaos.live import Status
-
-PLAIN_EVERY = live.PLAIN_EVERY
 
 
 @dataclass(frozen=True)
@@ -64,37 +60,23 @@ def panel(status: DayStatus):
     return Group(head, live.panel(status.run))
 
 
-class DayView:
-    """``with DayView(console) as view:`` then ``view.update(DayStatus)`` and ``view.message(text)``."""
+class DayView(live.LiveView):
+    """``with DayView(console) as view:`` then ``view.update(DayStatus)`` and ``view.message(text)``; in a CI
+    log a plain line at every change of what the day does, too."""
+
+    render_panel = staticmethod(panel)
+    render_line = staticmethod(plain_line)
 
     def __init__(self, console: Console):
-        self.console = console
-        self._live: Live | None = None
-        self._last_plain = 0.0
+        super().__init__(console)
         self._last_headline: str | None = None
         self.current: DayStatus | None = None
 
-    def __enter__(self) -> "DayView":
-        if self.console.is_terminal:
-            self._live = Live(console=self.console, refresh_per_second=4, transient=True)
-            self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._live is not None:
-            self._live.__exit__(*exc)
-
     def update(self, status: DayStatus) -> None:
         self.current = status
-        if self._live is not None:
-            self._live.update(panel(status))
-            return
-        now = time.monotonic()
-        changed = headline(replace(status, day_left_s=None, detail="")) != self._last_headline
-        if changed or now - self._last_plain >= PLAIN_EVERY:
-            self._last_plain = now
-            self._last_headline = headline(replace(status, day_left_s=None, detail=""))
-            self.console.print(plain_line(status), markup=False, highlight=False)
+        super().update(status)
 
-    def message(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+    def _moved_on(self, status: DayStatus) -> bool:
+        doing = headline(replace(status, day_left_s=None, detail=""))  # without what changes every tick
+        changed, self._last_headline = doing != self._last_headline, doing
+        return changed

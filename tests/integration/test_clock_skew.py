@@ -9,7 +9,6 @@ import json
 import tarfile
 import time
 import urllib.request
-from pathlib import Path
 
 import docker.errors
 import pytest
@@ -18,11 +17,8 @@ from chaos.errors import EnvironmentProblem
 from chaos.faults import build
 from chaos.faults.clock import refuse_unskewable
 from chaos.images import TOXIPROXY_IMAGE
-from chaos.plan import FaultPlan, make_plan
-from chaos.spec import load_experiment
+from chaos.plan import FaultPlan
 from chaos.system import System
-
-REPO = Path(__file__).resolve().parents[2]
 
 SHOP = """\
 name: clock-test
@@ -52,15 +48,9 @@ CLOCKS = ("import threading, time; w = time.time(); m = time.monotonic(); time.s
           "threading.Event().wait(0.2); print(w, time.monotonic() - m, time.time() - w)")
 
 
-def plan_for(text: str, tmp_path: Path):
-    path = tmp_path / "experiment.yaml"
-    path.write_text(text.replace("@REPO@", str(REPO)))
-    return make_plan(load_experiment(path, {}))
-
-
 @pytest.fixture(scope="module")
-def shop(docker_client, tmp_path_factory, leftovers):
-    plan = plan_for(SHOP, tmp_path_factory.mktemp("clock"))
+def shop(docker_client, make_shared_plan, leftovers):
+    plan = make_shared_plan(SHOP)
     system = System(plan, docker_client)
     try:
         refuse_unskewable(system)
@@ -213,11 +203,11 @@ def imported_image(docker_client):
     ("static", fake_elf(None), "statically linked"),
     ("musl", fake_elf(b"/lib/ld-musl-x86_64.so.1"), "musl"),
 ])
-def test_programs_libfaketime_cannot_reach_are_refused_before_start(docker_client, tmp_path, imported_image, image,
-                                                                    program, reason, leftovers):
+def test_programs_libfaketime_cannot_reach_are_refused_before_start(docker_client, make_test_plan, imported_image,
+                                                                    image, program, reason, leftovers):
     tag = imported_image(f"chaos-test-unskewable-{image}:1", {"/opt/app/server": program},
                          {"/usr/local/bin/server": "../../../opt/app/server"}, "server")
-    plan = plan_for(REFUSED.replace("@IMAGE@", tag), tmp_path)
+    plan = make_test_plan(REFUSED.replace("@IMAGE@", tag))
     with pytest.raises(EnvironmentProblem) as refused:
         refuse_unskewable(System(plan, docker_client))
     assert "service gone" in str(refused.value) and reason in str(refused.value)
@@ -225,24 +215,24 @@ def test_programs_libfaketime_cannot_reach_are_refused_before_start(docker_clien
     assert leftovers(docker_client, plan.run_id) == []
 
 
-def test_go_program_is_refused(docker_client, tmp_path, leftovers):
-    plan = plan_for(REFUSED.replace("@IMAGE@", TOXIPROXY_IMAGE), tmp_path)
+def test_go_program_is_refused(docker_client, make_test_plan, leftovers):
+    plan = make_test_plan(REFUSED.replace("@IMAGE@", TOXIPROXY_IMAGE))
     with pytest.raises(EnvironmentProblem, match="Go program"):
         refuse_unskewable(System(plan, docker_client))
     assert leftovers(docker_client, plan.run_id) == []
 
 
-def test_a_script_is_followed_to_its_interpreter(docker_client, tmp_path, leftovers):
-    plan = plan_for(REFUSED.replace("@IMAGE@", "chaos-base:bookworm").replace(
-        "      clock: skewable", "      clock: skewable\n      command: [pydoc3, --help]"), tmp_path)
+def test_a_script_is_followed_to_its_interpreter(docker_client, make_test_plan, leftovers):
+    plan = make_test_plan(REFUSED.replace("@IMAGE@", "chaos-base:bookworm").replace(
+        "      clock: skewable", "      clock: skewable\n      command: [pydoc3, --help]"))
     refuse_unskewable(System(plan, docker_client))  # /usr/bin/pydoc3 is `#!/usr/bin/python3...`: dynamic glibc
     assert leftovers(docker_client, plan.run_id) == []
 
 
-def test_a_target_that_drops_the_preload_is_caught_after_start(docker_client, tmp_path, leftovers):
+def test_a_target_that_drops_the_preload_is_caught_after_start(docker_client, make_test_plan, leftovers):
     text = REFUSED.replace("@IMAGE@", "chaos-base:bookworm").replace(
         "      clock: skewable", '      clock: skewable\n      command: [sh, -c, "unset LD_PRELOAD; exec sleep 60"]')
-    plan = plan_for(text, tmp_path)
+    plan = make_test_plan(text)
     system = System(plan, docker_client)
     try:
         refuse_unskewable(system)  # sh is dynamic glibc: the file alone looks fine

@@ -7,18 +7,14 @@ from __future__ import annotations
 import json
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from chaos.faults import build
 from chaos.faults.partition import CHAIN_PREFIX, PartitionFault
 from chaos.images import HELPER_IMAGE
-from chaos.plan import FaultPlan, make_plan
-from chaos.spec import load_experiment
+from chaos.plan import FaultPlan
 from chaos.system import System
-
-REPO = Path(__file__).resolve().parents[2]
 
 # api and inventory serve HTTP on 8000; api reaches redis through a link proxy, inventory reaches
 # api through another, so both link directions between a cut pair are exercised.
@@ -67,18 +63,10 @@ PROBE = textwrap.dedent("""\
 
 
 @pytest.fixture(scope="module")
-def system(docker_client, tmp_path_factory, leftovers):
-    path = tmp_path_factory.mktemp("partition") / "experiment.yaml"
-    path.write_text(SYSTEM.replace("@REPO@", str(REPO)))
-    plan = make_plan(load_experiment(path, {}))
-    system = System(plan, docker_client)
-    try:
-        system.up(health_timeout=60)
+def system(make_shared_plan, running_system):
+    with running_system(make_shared_plan(SYSTEM)) as system:
         _wait_until_all_paths_answer(system)
         yield system
-    finally:
-        system.down()
-        assert leftovers(docker_client, plan.run_id) == []
 
 
 def address(system: System, service: str) -> str:

@@ -4,12 +4,11 @@ program a container runs, and how an ELF file says whether libfaketime can reach
 from __future__ import annotations
 
 import struct
-import textwrap
 
 import pytest
+from fault_experiments import fault_problems, load_faults
 
 from chaos import doctor, elfinfo
-from chaos.errors import SpecError
 from chaos.faults.clock import (
     first_program,
     initial_offset,
@@ -18,7 +17,6 @@ from chaos.faults.clock import (
     timestamp_text,
 )
 from chaos.plan import make_plan
-from chaos.spec import load_experiment
 from chaos.units import parse_clock_rate, parse_signed_duration
 
 BASE = """\
@@ -33,16 +31,11 @@ faults:
 
 
 def load(tmp_path, faults: str):
-    (tmp_path / "locustfile.py").write_text("")
-    path = tmp_path / "exp.yaml"
-    path.write_text(BASE + textwrap.indent(textwrap.dedent(faults), "  "))
-    return load_experiment(path, {})
+    return load_faults(tmp_path, BASE, faults)
 
 
 def problems(tmp_path, faults: str) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        load(tmp_path, faults)
-    return [str(p).replace(f"{tmp_path}/", "") for p in info.value.problems]
+    return [problem.replace(f"{tmp_path}/", "") for problem in fault_problems(tmp_path, BASE, faults)]
 
 
 @pytest.mark.parametrize("value, seconds", [("+30s", 30.0), ("-5s", -5.0), ("-250ms", -0.25), ("2m", 120.0), (-3, -3.0)])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from fault_experiments import fault_problems, load_faults
 
-from chaos.errors import SpecError
 from chaos.faults.partition import (
     ChainRules,
     Network,
@@ -18,7 +18,6 @@ from chaos.faults.partition import (
     script,
 )
 from chaos.plan import make_plan
-from chaos.spec import load_experiment
 
 SERVICES = ["api", "redis", "inventory"]
 # api reaches redis through proxy .9; inventory reaches api through proxy .8
@@ -114,16 +113,11 @@ faults:
 
 
 def load(tmp_path, faults: str):
-    (tmp_path / "locustfile.py").write_text("")
-    path = tmp_path / "exp.yaml"
-    path.write_text(BASE + textwrap.indent(textwrap.dedent(faults), "  "))
-    return load_experiment(path, {})
+    return load_faults(tmp_path, BASE, faults)
 
 
 def problems(tmp_path, faults: str) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        load(tmp_path, faults)
-    return [str(p) for p in info.value.problems]
+    return fault_problems(tmp_path, BASE, faults)
 
 
 @pytest.mark.parametrize("yaml_text, target, expected", [
