@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help=f"run only these (repeat or comma-separate): {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and shorter runs (a smoke run)")
+    parser.add_argument("--families", default="", metavar="NAMES",
+                        help="fault_timing only: comma-separated families to measure (default all: "
+                             f"{', '.join(f.name for f in fault_timing.FAMILIES)})")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (experiment files, run dirs)")
     parser.add_argument("--clean", action="store_true", help="remove what a killed bench left (by label), then exit")
@@ -52,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     bench_id = secrets.token_hex(3)
     work = Path(tempfile.mkdtemp(prefix=f"chaos-bench-{bench_id}-"))
-    settings = Settings(args.quick, work, bench_id)
+    families = [n.strip() for n in args.families.split(",") if n.strip()]
+    known = [f.name for f in fault_timing.FAMILIES]
+    if any(n not in known for n in families):
+        parser.error(f"unknown family in --families {args.families!r}; choose from {', '.join(known)}")
+    settings = Settings(args.quick, work, bench_id, families=tuple(families))
     header = machine_header(args.quick)
     print("\n".join(header), flush=True)
     results: list[Result] = []

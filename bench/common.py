@@ -59,10 +59,11 @@ class Result:
 class Settings:
     """What --quick changes: fewer repetitions, shorter phases, fewer faults. Never a different method."""
 
-    def __init__(self, quick: bool, work: Path, bench_id: str):
+    def __init__(self, quick: bool, work: Path, bench_id: str, families: tuple[str, ...] = ()):
         self.quick = quick
         self.work = work
         self.bench_id = bench_id
+        self.families = families  # fault_timing: only these (empty: all)
 
     def pick(self, full, quick):
         return quick if self.quick else full

@@ -36,6 +36,9 @@ class Family:
     peer_health: bool = True  # the faulted `peer` has a healthcheck (container reverts then wait for it)
     counts: tuple[int, int] | None = None  # (full, quick) when not the default
     targeted: bool = False  # under the p99 target
+    # what the target judges of a revert: when it was done, or (when each revert then waits for the container
+    # to be healthy again, a wait on the target's own healthcheck, not lateness) when it began
+    judged_revert: str = "reverted"
 
 
 PAUSE = {"type": "pause", "service": "peer"}
@@ -47,7 +50,7 @@ FAMILIES = (
     # The same fault on a target with a healthcheck (every 1 s): the revert waits until Docker calls it healthy
     # again, and Docker calls a paused container unhealthy at once. Spaced so one revert ends before the next
     # occurrence is due; fewer of them, to keep the bench short.
-    Family("container, healthchecked", PAUSE, 2.5, 0.2, counts=(24, 6), targeted=True),
+    Family("container, healthchecked", PAUSE, 2.5, 0.2, counts=(24, 6), targeted=True, judged_revert="revert_began"),
     Family("resources", {"type": "cpu", "service": "peer", "cpus": 0.5}, 0.5, 0.2, baseline="resources"),
     # a helper container per namespace per action: each action takes a good part of a second here
     Family("partition", {"type": "partition", "groups": [["web"], ["peer"]]}, 1.8, 0.6, counts=(200, 15)),
@@ -180,6 +183,8 @@ def run(settings: Settings) -> Result:
     default = settings.pick(200, 40)
     figures, notes, ratios, run_ids, missed = {}, [], {}, [], []
     for family in FAMILIES:
+        if settings.families and family.name not in settings.families:
+            continue
         count = settings.pick(*family.counts) if family.counts else default
         try:
             measured = harness_family(settings, family, count)
@@ -195,7 +200,7 @@ def run(settings: Settings) -> Result:
         if measured["revert_began"]:
             figures[f"{family.name} revert began"] = _ms(measured["revert_began"])
         figures[f"{family.name} revert done"] = _ms(measured["reverted"])
-        p99 = max(percentile(measured["injected"], 99), percentile(measured["reverted"], 99)) * 1000
+        p99 = max(percentile(measured["injected"], 99), percentile(measured[family.judged_revert], 99)) * 1000
         if family.targeted and p99 > TARGET_MS:
             missed.append(f"{family.name} p99 {p99:.1f} ms ({p99 - TARGET_MS:+.1f} ms over {TARGET_MS:g} ms)")
         if family.baseline:
@@ -208,6 +213,8 @@ def run(settings: Settings) -> Result:
     figures["p99 ratios vs bare loop"] = ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
     notes.append("lateness = journal time - scheduled time; 'in effect'/'done' = the action returned")
     notes.append("harness runs carry steady load (10 users through the edge link); the bare loops run without")
+    notes.append("target: p99 of 'in effect' and of 'revert done' ('revert began' where each revert then waits for "
+                 "the container's own healthcheck)")
     if missed:
         notes.append("missed: " + "; ".join(missed))
     ratio = max(ratios.values()) if ratios else None

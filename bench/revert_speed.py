@@ -1,6 +1,6 @@
 """6. Revert speed: 20 faults of mixed families active at once, then SIGINT: the time from the signal
-until the journal has every ``fault_reverted`` (the runner's teardown reverts them one after another,
-newest first, before it stops the load and removes the system).
+until the journal has every ``fault_reverted`` (the runner's teardown reverts them all at once, one
+thread per fault, before it stops the load and removes the system).
 
 The system has three small services with 1 s healthchecks (web, peer, peer2; web skewable) and two links
 besides the edge. The 20 faults: 11 link (toxics of six kinds and a ``down``), 2 container (pause), 4
@@ -9,8 +9,9 @@ has all 20 ``fault_injected``; CLOCK_MONOTONIC is one clock for every process on
 bench's send time and the journal's times compare directly.
 
 Baseline, in the same run: the time the same runner took to inject those 20 faults (first
-``fault_ledgered`` to last ``fault_injected``). Per-fault revert times come from consecutive journal
-times; container faults also say how long they waited for their containers to be healthy again.
+``fault_ledgered`` to last ``fault_injected``). Per fault: the time from the signal until its
+``fault_reverted``; container faults also say how long they waited for their containers to be healthy
+again (a teardown skips that wait: the system is removed next).
 """
 
 from __future__ import annotations
@@ -93,10 +94,8 @@ def measure(settings: Settings) -> dict:
     if len(reverts) < len(FAULTS):
         raise RuntimeError(f"{len(reverts)} of {len(FAULTS)} faults reverted (exit {run.exit_code}):\n"
                            f"{run.output[-2500:]}")
-    per_fault, previous = [], sent["mono"]
-    for event in reverts:
-        per_fault.append((kinds.get(event["fault_id"], "?"), event["mono"] - previous, event.get("ready_s")))
-        previous = event["mono"]
+    per_fault = [(kinds.get(event["fault_id"], "?"), event["mono"] - sent["mono"], event.get("ready_s"))
+                 for event in reverts]
     return {"revert": reverts[-1]["mono"] - sent["mono"], "inject": max(injected) - min(ledgered),
             "per_fault": per_fault, "load": (load_before, load_average()), "run_id": run.run_dir.name,
             "first_revert": reverts[0]["mono"] - sent["mono"]}
@@ -118,14 +117,13 @@ def run(settings: Settings) -> Result:
         by_family.setdefault(FAMILY.get(kind, kind), []).append(seconds)
         if ready is not None:
             health_waits.append(ready)
-    figures["per family, best run (sum; slowest)"] = "; ".join(
-        f"{family} x{len(values)}: {sum(values) * 1000:.0f} ms; {max(values) * 1000:.0f} ms"
-        for family, values in sorted(by_family.items(), key=lambda item: -sum(item[1])))
+    figures["per family, best run: reverted after the signal (first; last)"] = "; ".join(
+        f"{family} x{len(values)}: {min(values) * 1000:.0f} ms; {max(values) * 1000:.0f} ms"
+        for family, values in sorted(by_family.items(), key=lambda item: -max(item[1])))
     if health_waits:
         figures["container reverts: waiting for healthy again"] = ", ".join(f"{w:.2f} s" for w in health_waits)
     met = best["revert"] <= TARGET_S
-    notes = ["every revert is sequential (teardown order, newest first); each container revert waits until "
-             "Docker calls its container healthy again"]
+    notes = ["the 20 reverts run concurrently, one thread per fault; the slowest family sets the total"]
     if not met:
         notes.append(f"missed by {best['revert'] - TARGET_S:.2f} s")
     result = Result("revert", "Revert speed: 20 simultaneous faults of mixed families", best["revert"] / best["inject"],

@@ -58,8 +58,9 @@ class ContainerFault:
         tell the process the fault signalled from one started since."""
         if self.chosen is None:
             chosen = select(self.plan, self.client, self.candidates, self.seed)
-            for entry in chosen:
-                entry["started_at"] = self.client.containers.get(entry["id"]).attrs["State"]["StartedAt"]
+            if self.plan.kind != "pause":  # a pause signals nothing: no process to tell apart at revert
+                for entry in chosen:
+                    entry["started_at"] = self.client.containers.get(entry["id"]).attrs["State"]["StartedAt"]
             self.chosen = chosen
         return {**self.plan.params, "containers": self.chosen}
 
@@ -68,6 +69,9 @@ class ContainerFault:
     def inject(self) -> None:
         self.prepare()
         kind, params = self.plan.kind, self.plan.params
+        if kind == "pause":
+            self._pause_all()
+            return
         for container in self._containers():
             if kind in ("kill", "crash_loop"):
                 self._kill(container, params["signal"])
@@ -77,9 +81,6 @@ class ContainerFault:
                 self._in_background(container, lambda c=container: c.stop(timeout=round(params["grace"])))
             elif kind == "restart":
                 self._in_background(container, lambda c=container: c.restart(timeout=round(params["grace"])))
-            elif kind == "pause":
-                if _status(container) != "paused":
-                    container.pause()
             else:
                 raise ValueError(f"unknown container fault {kind!r}")
 
@@ -102,12 +103,11 @@ class ContainerFault:
         started = time.monotonic()
         for container_id in list(self._slow):
             self._join(container_id, self.plan.params.get("grace", 0) + 30.0)
+        if self.plan.kind == "pause":
+            self._unpause_all()
         containers = self._containers()
         for container in containers:
-            if self.plan.kind == "pause":
-                if _status(container) == "paused":
-                    container.unpause()
-            else:
+            if self.plan.kind != "pause":
                 self._settle(container, self._signalled.get(container.id) or self._started_at(container.id))
                 if _status(container) in STARTABLE:
                     container.start()
@@ -118,6 +118,29 @@ class ContainerFault:
         return {**outcome, "not_healthy": unhealthy} if unhealthy else outcome
 
     # ---- steps -----------------------------------------------------------------------------
+
+    def _pause_all(self) -> None:
+        """One engine call per container, as pause and unpause are on the timeline's critical path. The engine
+        refuses a pause of a paused container and an unpause of a running one (with codes that differ between
+        the two): only then is the state looked at, so both stay idempotent."""
+        for chosen in self.chosen or []:
+            self._paused_or_not(chosen["id"], self.client.api.pause, wanted=True)
+
+    def _unpause_all(self) -> None:
+        for chosen in self.chosen or []:
+            self._paused_or_not(chosen["id"], self.client.api.unpause, wanted=False)
+
+    def _paused_or_not(self, container_id: str, call, wanted: bool) -> None:
+        try:
+            call(container_id)
+        except docker.errors.NotFound:
+            if wanted:
+                raise
+            # removed already (e.g. `chaos clean` after teardown got that far): nothing to revert
+        except docker.errors.APIError:
+            state = self.client.api.inspect_container(container_id)["State"]
+            if bool(state.get("Paused")) != wanted:
+                raise
 
     def _containers(self) -> list:
         found = []
@@ -187,7 +210,7 @@ class ContainerFault:
         """Running, and healthy when it has a healthcheck (unless this revert does not wait for health).
         An "unhealthy" container may still come back (a paused one fails its checks): wait to the deadline."""
         deadline = time.monotonic() + RUNNING_WAIT
-        while _status(container) != "running":
+        while container.attrs["State"]["Status"] != "running" and _status(container) != "running":
             if time.monotonic() > deadline or container.attrs["State"]["Status"] in ("exited", "dead"):
                 return False
             time.sleep(POLL)
