@@ -234,7 +234,8 @@ def test_stop_on_deviated_leaves_the_rest_not_run_and_a_failing_webhook_stops_no
     assert deviations and any("threshold ≤ 100 ms" in e for e in deviations[0]["evidence"])
     assert sum(f["kind"] == "not run" for f in summary["follow_ups"]) == 2
     junit = ET.parse(day_dir / "junit.xml").getroot()
-    assert int(junit.get("failures")) >= 1 and int(junit.get("skipped")) >= 2
+    assert int(junit.get("failures")) >= 1
+    assert sum(int(suite.get("skipped")) for suite in junit.findall("testsuite")) >= 2
 
     # the webhook answered 500 every time: 1 + 2 retries per notification, recorded, and the day went on
     failures = [e for e in journal(day_dir) if e["event"] == "notification" and e["channel"] == "webhook"]

@@ -228,15 +228,20 @@ def test_slow_close_holds_the_close_back_by_its_delay(system):
     assert after < 0.3, after
 
 
+def first_read(sock, started: float) -> tuple[bytes, float]:
+    """What the first read gets (a reset counts as nothing) and how long after ``started`` it came."""
+    try:
+        received = sock.recv(64)
+    except ConnectionResetError:
+        received = b""
+    return received, time.monotonic() - started
+
+
 def test_timeout_stalls_the_connection_then_closes_it(system):
     with fault(system, type="timeout", timeout="500ms"), connect(system) as sock:
         started = time.monotonic()
         sock.sendall(b"TIME\n")
-        try:
-            received = sock.recv(64)
-        except ConnectionResetError:
-            received = b""
-        closed_after = time.monotonic() - started
+        received, closed_after = first_read(sock, started)
     print(f"timeout: configured 500 ms, closed after {closed_after * 1000:.0f} ms, received {received!r}")
     assert received == b"", "nothing gets through, then the connection closes"
     assert 0.4 <= closed_after < 1.5, closed_after
@@ -251,12 +256,7 @@ def test_timeout_zero_stalls_until_the_revert_which_closes_the_held_connection(s
             with pytest.raises(socket.timeout):
                 sock.recv(64)  # neither an answer nor a close: held
         sock.settimeout(3)
-        started = time.monotonic()
-        try:
-            after_revert = sock.recv(64)
-        except ConnectionResetError:
-            after_revert = b""
-        closed_after = time.monotonic() - started
+        after_revert, closed_after = first_read(sock, time.monotonic())
     # Toxiproxy drops what the held connection carried and closes it when the toxic goes; new ones work.
     print(f"timeout 0: the revert closed the held connection within {closed_after * 1000:.0f} ms")
     assert after_revert == b"" and closed_after < 1.0, (after_revert, closed_after)

@@ -252,7 +252,7 @@ def test_the_example_module_passes_against_the_shop(shop, pytester):
     result = pytester.runpytest_subprocess(str(REPO / "examples" / "test_shop_resilience.py"),
                                            f"--chaos-reuse-system={run_id}", "-p", "no:cacheprovider",
                                            "--chaos-report-dir", str(pytester.path / "reports"), timeout=600)
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
 
 
 # ---------------------------------------------------------------- a system of its own
