@@ -133,6 +133,17 @@ def test_container_and_partition_faults_revert(chaos, chaos_system):
         chaos.latency("inventory", "api", ms=10)
 '''
 
+FAILS_INSIDE_A_PARTITION = """
+import requests
+
+
+def test_fails_inside_a_partition(chaos, chaos_system):
+    redis_ok = lambda: requests.get(chaos_system.edge_url + "/health", timeout=5).json()["checks"]["redis"]["ok"]
+    with chaos.partition(["api"], ["redis"]):
+        chaos.wait_until(lambda: not redis_ok(), timeout="10s")  # the partition is really there
+        assert False, "the test fails while api is cut off from redis"
+"""
+
 INTERRUPTED = """
 def test_interrupted_inside_a_block(chaos, chaos_system):
     with chaos.down("load", "api"):
@@ -245,6 +256,30 @@ def test_keyboard_interrupt_inside_a_block_reverts_and_stops_the_session(shop, p
     assert [e["event"] for e in events if e.get("fault_id")] == ["fault_ledgered", "fault_injected", "fault_reverted"]
     assert events[-1]["event"] == "run_ended" and events[-1]["outcome"] == "interrupted"
     assert (journal.parent / "report.html").is_file()
+
+
+def partition_rules(docker_client, run_id: str, service: str) -> list[str]:
+    """This project's iptables rules in the service's network namespace, as a fresh helper container lists them."""
+    from chaos.faults.partition import CHAIN_PREFIX
+    from chaos.images import HELPER_IMAGE
+
+    (target,) = docker_client.containers.list(filters={"label": [f"chaos.run={run_id}", f"chaos.service={service}"]})
+    listing = docker_client.containers.run(HELPER_IMAGE, ["iptables", "-w", "5", "-S"], remove=True,
+                                           cap_add=["NET_ADMIN"], network_mode=f"container:{target.id}",
+                                           labels={"chaos.managed": "true", "chaos.run": run_id})
+    return [line for line in listing.decode().splitlines() if CHAIN_PREFIX in line]
+
+
+def test_a_test_failing_inside_a_partition_leaves_no_partition(shop, pytester, docker_client):
+    run_id, _ = shop
+    pytester.makeconftest(SHOP_CONFTEST)
+    pytester.makepyfile(test_partitioned=FAILS_INSIDE_A_PARTITION)
+    result = pytester.runpytest_subprocess(f"--chaos-reuse-system={run_id}", "--chaos-report-dir",
+                                           str(pytester.path / "reports"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the test fails while api is cut off from redis*"])
+    assert partition_rules(docker_client, run_id, "api") == [], "rules left in api's namespace"
+    assert partition_rules(docker_client, run_id, "redis") == [], "rules left in redis's namespace"
 
 
 def test_the_example_module_passes_against_the_shop(shop, pytester):
