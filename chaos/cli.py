@@ -132,7 +132,7 @@ def init(compose_file, output, force, variables, var_files):
 @var_option
 @var_file_option
 @click.option("--dry-run", is_flag=True, help="print the plan and the timeline, start nothing")
-@click.option("--seed", type=int, default=None, help="seed for the analysis (bootstrap resampling)")
+@click.option("--seed", type=int, default=None, help="seed for the analysis (bootstrap resampling) and for faults that pick containers at random")
 @click.option("--report-dir", type=click.Path(file_okay=False), default=None, help="where run dirs are written")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False), default=None,
               help="a run dir or a directory of runs: exit 1 if this run is worse than it (see docs/ci.md)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
+from chaos.errors import EnvironmentProblem
 from chaos.faults.targets import select
 from chaos.plan import FaultPlan
 
@@ -91,7 +92,15 @@ class ResourceFault:
     def inject(self) -> None:
         self.prepare()
         for entry in self.chosen:
-            update_resources(self.client, entry["id"], limit_body(self.plan.kind, entry["before"], self.plan.params))
+            try:
+                update_resources(self.client, entry["id"], limit_body(self.plan.kind, entry["before"],
+                                                                       self.plan.params))
+            except docker.errors.APIError as exc:
+                if isinstance(exc, docker.errors.NotFound):
+                    raise
+                # e.g. a memory limit below what the container already uses: the kernel refuses it
+                raise EnvironmentProblem(f"{self.plan.kind} fault on {entry['service']}: the engine refused the "
+                                         f"limit: {exc.explanation or exc}") from exc
 
     def revert(self) -> None:
         for entry in self.chosen or []:

@@ -13,6 +13,7 @@ import docker
 import pytest
 
 from chaos import ledger, spec
+from chaos.errors import EnvironmentProblem
 from chaos.faults import build
 from chaos.journal import Journal, read_journal
 from chaos.plan import FaultPlan, make_plan
@@ -291,6 +292,16 @@ def test_memory_limit_ooms_a_big_allocation_and_revert_lifts_it(shop):
     assert exec_out(shop, "api", CGROUP_MEMORY)[1] == cgroup_before
     assert state(shop, "api")["Status"] == "running" and not state(shop, "api")["OOMKilled"]
     assert exec_out(shop, "api", "python3 -c 'b = bytearray(160 * 1024 * 1024)'")[0] == 0
+
+
+def test_a_memory_limit_below_what_the_target_uses_is_a_clear_environment_problem(shop):
+    before = container(shop, "api").attrs["HostConfig"]["Memory"]
+    memory = fault(shop, spec.Memory(type="memory", service="api", memory="1MB", duration=5))
+    with pytest.raises(EnvironmentProblem, match=r"^memory fault on api: the engine refused the limit: .+"):
+        memory.inject()
+    memory.revert()  # what a run does next: idempotent, and nothing was changed
+    assert container(shop, "api").attrs["HostConfig"]["Memory"] == before
+    assert state(shop, "api")["Status"] == "running"
 
 
 def test_limits_a_container_had_are_restored_exactly(docker_client):
