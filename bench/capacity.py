@@ -26,7 +26,7 @@ import numpy as np
 
 from bench.common import (
     BASE_IMAGE, HEALTH_URL_CHECK, SERVER_PORT, WORKLOADS, Baseline, Result, Settings, first, load_average, median,
-    published_port, run_chaos, server_command, wait_healthy, wait_http, with_load, write_experiment,
+    published_port, run_chaos, server_command, wait_healthy, with_load, write_experiment,
 )
 
 LOCUSTFILE = WORKLOADS / "capacity_locustfile.py"
@@ -129,9 +129,6 @@ def _history_count(path: Path, when: float) -> float:
 
 
 def plain_side(settings: Settings, seconds: float) -> dict:
-    from chaos.images import TOXIPROXY_IMAGE
-    from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient
-
     load_before = load_average()
     with Baseline(settings) as base:
         name = f"bench-{settings.bench_id}-capacity"
@@ -140,14 +137,7 @@ def plain_side(settings: Settings, seconds: float) -> dict:
                        networking_config={name: base.client.api.create_endpoint_config(aliases=["web"])},
                        healthcheck={"test": HEALTH_URL_CHECK, "interval": 1_000_000_000,
                                     "timeout": 1_000_000_000, "retries": 30})
-        proxy = base.run(TOXIPROXY_IMAGE, name=f"{name}-edge", network=name,
-                         ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None),
-                                f"{SERVER_PORT}/tcp": ("127.0.0.1", None)})
-        api = f"http://127.0.0.1:{published_port(proxy, TOXIPROXY_API_PORT)}"
-        wait_http(api + "/version")
-        client = ToxiproxyClient(api)
-        client.create_proxy("edge", f"0.0.0.0:{SERVER_PORT}", f"web:{SERVER_PORT}")
-        client.close()
+        proxy = base.toxiproxy(f"{name}-edge", name, "edge")
         wait_healthy(web)
         host = f"http://127.0.0.1:{published_port(proxy, SERVER_PORT)}"
         prefix = settings.work / f"plain-locust-{time.monotonic_ns()}"

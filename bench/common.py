@@ -217,6 +217,22 @@ class Baseline:
         container.start()
         return container
 
+    def toxiproxy(self, name: str, network: str, proxy: str):
+        """A Toxiproxy server on ``network`` with one proxy ``proxy`` to web:SERVER_PORT, its API and listener
+        published on 127.0.0.1; returns the container once the proxy listens."""
+        from chaos.images import TOXIPROXY_IMAGE
+        from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient
+
+        container = self.run(TOXIPROXY_IMAGE, name=name, network=network,
+                             ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None),
+                                    f"{SERVER_PORT}/tcp": ("127.0.0.1", None)})
+        api = f"http://127.0.0.1:{published_port(container, TOXIPROXY_API_PORT)}"
+        wait_http(api + "/version")
+        client = ToxiproxyClient(api)
+        client.create_proxy(proxy, f"0.0.0.0:{SERVER_PORT}", f"web:{SERVER_PORT}")
+        client.close()
+        return container
+
     def remove(self) -> None:
         import docker.errors
 

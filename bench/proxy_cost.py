@@ -81,9 +81,6 @@ def measure(port: int, settings: Settings) -> dict:
 
 
 def run(settings: Settings) -> Result:
-    from chaos.images import TOXIPROXY_IMAGE
-    from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient
-
     started = time.monotonic()
     rounds = settings.pick(3, 1)
     direct, proxied = [], []
@@ -93,14 +90,7 @@ def run(settings: Settings) -> Result:
         web = base.run(BASE_IMAGE, name=f"{name}-web", command=server_command(), network=name,
                        ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", None)},
                        networking_config={name: base.client.api.create_endpoint_config(aliases=["web"])})
-        proxy = base.run(TOXIPROXY_IMAGE, name=f"{name}-link", network=name,
-                         ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None),
-                                f"{SERVER_PORT}/tcp": ("127.0.0.1", None)})
-        api = f"http://127.0.0.1:{published_port(proxy, TOXIPROXY_API_PORT)}"
-        wait_http(api + "/version")
-        client = ToxiproxyClient(api)
-        client.create_proxy("link", f"0.0.0.0:{SERVER_PORT}", f"web:{SERVER_PORT}")
-        client.close()
+        proxy = base.toxiproxy(f"{name}-link", name, "link")
         direct_port, proxy_port = published_port(web, SERVER_PORT), published_port(proxy, SERVER_PORT)
         wait_http(f"http://127.0.0.1:{direct_port}/")
         wait_http(f"http://127.0.0.1:{proxy_port}/")
