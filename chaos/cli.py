@@ -239,13 +239,20 @@ def _against_baseline(result, baseline_runs, tolerances, secrets) -> int:
     return gate_exit_code(result.exit_code, comparison)
 
 
-def _print_plan(plan) -> None:
-    from chaos.runner import steps
+def _described_target(target) -> str:
+    """In start order, as the system comes up: ``api (chaos-shop-api:v1)``, ``web (nginx, 3 replicas)``."""
+    extra = f", {target.replicas} replicas" if target.replicas != 1 else ""
+    return f"{target.name} ({target.image}{extra})"
 
+
+def _print_plan(plan) -> None:
     from rich.markup import escape
 
+    from chaos.plan import start_order
+    from chaos.runner import steps
+
     console.print(f"[bold]{escape(plan.experiment)}[/]  {escape(plan.description)}")
-    console.print("targets: " + ", ".join(f"{t.name} ({t.image})" for t in plan.targets), markup=False)
+    console.print("targets: " + ", ".join(_described_target(t) for t in start_order(plan.targets)), markup=False)
     console.print("links:   " + ", ".join(link.name for link in plan.links), markup=False)
     load = plan.load
     source = Path(load["locustfile"]).name if load.get("locustfile") else f"a scenario of {len(load['scenario'])} requests"

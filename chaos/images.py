@@ -14,6 +14,12 @@ TOXIPROXY_IMAGE = f"ghcr.io/shopify/toxiproxy:{TOXIPROXY_VERSION}"
 TOXIPROXY_API_PORT = 8474
 TOXIPROXY_GO_MODULE = "github.com/Shopify/toxiproxy/v2"
 
+# Docker Compose, the reference implementation of the Compose Specification: the harness reads compose
+# files through its `config`. Where no `docker compose` v2+ is installed, setup builds this version from
+# the Go module proxy (a module with replace/exclude directives: built as the main module, not `go install`).
+COMPOSE_VERSION = "5.6.0"
+COMPOSE_GO_MODULE = "github.com/docker/compose/v5"
+
 BASE_IMAGE = "chaos-base:bookworm"
 # The base plus libfaketime: short-lived fault helpers (iptables in a target's network
 # namespace, the clock volume) run from it. Built by setup FROM the base image.
@@ -47,6 +53,8 @@ def shell_assignments() -> str:
         "TOXIPROXY_IMAGE": TOXIPROXY_IMAGE,
         "TOXIPROXY_API_PORT": str(TOXIPROXY_API_PORT),
         "TOXIPROXY_GO_MODULE": TOXIPROXY_GO_MODULE,
+        "COMPOSE_VERSION": COMPOSE_VERSION,
+        "COMPOSE_GO_MODULE": COMPOSE_GO_MODULE,
         "BASE_IMAGE": BASE_IMAGE,
         "HELPER_IMAGE": HELPER_IMAGE,
         "FAKETIME_SOURCE_VERSION": FAKETIME_SOURCE_VERSION,

@@ -7,7 +7,7 @@ import secrets as _random
 import time
 from dataclasses import asdict, dataclass, field, replace
 
-from chaos import spec
+from chaos import service_config, spec
 from chaos.secrets import scrub_text, secret_env_values
 from chaos.spec import LoadedExperiment
 
@@ -28,6 +28,15 @@ class TargetPlan:
     attach: dict | None = None  # {name} or {label}: adopt this running container, never start or remove it
     working_dir: str | None = None
     user: str | None = None
+    # From a compose file (chaos.service_config.runtime); defaults are an inline service's.
+    replicas: int = 1
+    networks: dict[str, list[str]] = field(default_factory=lambda: {"default": []})  # network key -> aliases
+    network_mode: str | None = None
+    mounts: list[dict] = field(default_factory=list)  # volume sources are keys of Plan.volumes
+    files: list[dict] = field(default_factory=list)  # secrets and configs: Plan.files[source] placed at target
+    restart: dict | None = None  # the engine's RestartPolicy
+    healthcheck_disabled: bool = False  # `disable: true`: the image's own HEALTHCHECK is off too
+    options: dict = field(default_factory=dict)  # engine create options that need no translation
 
     @property
     def attached(self) -> bool:
@@ -89,6 +98,10 @@ class Plan:
     report: dict
     secret_values: list[str] = field(default_factory=list, repr=False)
     probes: list[dict] = field(default_factory=list)
+    # The compose project's top-level volumes, networks, secrets and configs, canonical (key -> settings).
+    volumes: dict[str, dict] = field(default_factory=dict)
+    networks: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)  # "secrets:NAME" / "configs:NAME" -> {file|environment|content}
 
     @property
     def edge(self) -> LinkPlan:
@@ -153,11 +166,12 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
         secret_values=sorted(set(loaded.secret_values) | {
             value for service in loaded.services.values() for value in secret_env_values(service.env())}),
         probes=[_probe(p, loaded.base_dir) for p in exp.probes],
+        **project_resources(loaded.compose_project),
     )
 
 
 def make_system_plan(name: str, services: dict[str, spec.Service], links: list[str], run_id: str | None = None,
-                     source_file: str = "") -> Plan:
+                     source_file: str = "", project=None) -> Plan:
     """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
     pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
     the edge link (``load -> service:port``) among them if load is to be driven."""
@@ -168,7 +182,8 @@ def make_system_plan(name: str, services: dict[str, spec.Service], links: list[s
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
                 links=link_plans, load={}, phases={}, timeline=[], faults=[], steady_state=[], abort=[],
-                report={"dir": "reports", "formats": ["html", "md", "junit", "json"]})
+                report={"dir": "reports", "formats": ["html", "md", "junit", "json"]},
+                **project_resources(project))
 
 
 def _scenario_request(request: spec.ScenarioRequest) -> dict:
@@ -234,10 +249,37 @@ def _target_plan(name: str, service: spec.Service) -> TargetPlan:
         name=name, image=service.image, command=service.command, entrypoint=service.entrypoint,
         environment=service.env(), ports=service.container_ports(), depends_on=service.dependencies(),
         healthcheck=healthcheck, labels=dict(labels), clock=service.clock,
-        build=service.build.model_dump() if service.build else None,
+        build=_build(service),
         attach=service.attach.model_dump(exclude_none=True) if service.attach else None,
         working_dir=service.working_dir, user=service.user,
+        **(service_config.runtime(service.compose) if service.compose else {}),
     )
+
+
+def _build(service: spec.Service) -> dict | None:
+    if not service.build:
+        return None
+    build = service.build.model_dump()
+    if service.compose is not None and not service.compose.get("image"):
+        build["tag_by_context"] = True  # Compose names it; the harness tags it by what the build reads
+    return build
+
+
+def project_resources(project) -> dict:
+    """Plan fields for a compose project's top-level volumes, networks, secrets and configs."""
+    if project is None:
+        return {}
+    files = {f"secrets:{name}": _file_source(entry) for name, entry in project.secrets.items()}
+    files.update({f"configs:{name}": _file_source(entry) for name, entry in project.configs.items()})
+    return {"volumes": dict(project.volumes), "networks": dict(project.networks), "files": files}
+
+
+def _file_source(entry: dict) -> dict:
+    """Where a secret's or config's content comes from: a file, an environment variable, or inline text."""
+    for key in ("file", "environment", "content"):
+        if entry.get(key) is not None:
+            return {key: entry[key]}
+    return {"external": entry.get("name", "")}
 
 
 def _hypothesis(h: spec.Hypothesis) -> dict:

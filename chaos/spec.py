@@ -19,12 +19,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from chaos import spec_errors, units
+from chaos import compose, service_config, spec_errors, units
 from chaos.errors import Problem, SpecError
 from chaos.yamlsource import Source, dotted, load_yaml, load_yaml_text
 
@@ -61,13 +62,14 @@ class Healthcheck(Strict):
 
 
 class DependsOn(Strict):
-    condition: Literal["service_started", "service_healthy"] = "service_started"
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = "service_started"
 
 
 class Build(Strict):
     context: str = "."
     dockerfile: str | None = None
     args: dict[str, str | int | float] = Field(default_factory=dict)
+    target: str | None = Field(None, description="the build stage to stop at (a multi-stage Dockerfile)")
 
 
 class Service(Strict):
@@ -91,6 +93,12 @@ class Service(Strict):
     networks: list[str] | dict[str, dict | None] | None = Field(None, description="ignored: every target joins the "
                                                                  "experiment's own network")
     expose: list[str | int] | None = Field(None, description="ignored: every port is reachable on the experiment network")
+    # The service in Compose's canonical form, when it came from a compose file (chaos.service_config).
+    _compose: dict | None = PrivateAttr(None)
+
+    @property
+    def compose(self) -> dict | None:
+        return self._compose
 
     def env(self) -> dict[str, str]:
         if isinstance(self.environment, list):
@@ -137,7 +145,8 @@ class Attach(Strict):
 
 
 class Targets(Strict):
-    compose: str | None = None
+    compose: str | list[str] | None = Field(None, description="compose file(s), in order, as `docker compose -f a -f b`")
+    profiles: list[str] = Field(default_factory=list, description="compose profiles to enable")
     services: dict[str, Service] = Field(default_factory=dict)
     attach: dict[str, Attach] = Field(default_factory=dict, description="service name -> running container to adopt; "
                                       "the harness never starts, stops or removes it")
@@ -960,11 +969,14 @@ def normalise_link(text: str) -> str:
 class LoadedExperiment:
     """An experiment with where it came from: its file, resolved services and secret values."""
 
-    def __init__(self, experiment: Experiment, source: Source, services: dict[str, Service], compose_file: Path | None):
+    def __init__(self, experiment: Experiment, source: Source, services: dict[str, Service],
+                 compose_project: compose.Project | None):
         self.experiment = experiment
         self.source = source
         self.services = services
-        self.compose_file = compose_file
+        self.compose_project = compose_project
+        self.compose_file = Path(compose_project.files[0]) if compose_project else None
+        self.warnings: list[str] = compose_warnings(compose_project) if compose_project else []
         self.base_dir = Path(source.file).resolve().parent
         self.secret_values = sorted(
             {value for name, value in source.used_variables.items() if name in experiment.secrets and value}
@@ -982,9 +994,9 @@ def load_experiment(file: Path | str, variables: dict[str, str] | None = None, *
     env.update(variables or {})
     source = load_yaml(file, env) if text is None else load_yaml_text(text, str(file), env)
     experiment = validate(Experiment, source)
-    services, compose_file, problems = _resolve_services(experiment, source, env)
-    loaded = LoadedExperiment(experiment, source, services, compose_file)
-    # a secret may be used only in the compose file (its own Source): take every listed variable's value
+    services, project, problems = _resolve_services(experiment, source, env)
+    loaded = LoadedExperiment(experiment, source, services, project)
+    # a secret may be used only in the compose file: take every listed variable's value
     loaded.secret_values = sorted(set(loaded.secret_values) | {env[n] for n in experiment.secrets if env.get(n)})
     if not problems:  # cross-checks against a half-read system would only add noise
         problems = cross_check(loaded)
@@ -1003,75 +1015,72 @@ def validate(model: type[BaseModel], source: Source, prefix: tuple = ()):
         raise SpecError(spec_errors.problems(model, source, prefix, data, exc.errors())) from None
 
 
+def compose_files(experiment: Experiment, base_dir: Path) -> list[Path]:
+    declared = experiment.targets.compose
+    names = [declared] if isinstance(declared, str) else list(declared or [])
+    return [(base_dir / name).resolve() for name in names]
+
+
 def _resolve_services(experiment: Experiment, source: Source, env: dict[str, str]):
-    """Services from the compose file (if any) overlaid with inline ones (inline wins)."""
+    """Services from the compose files (if any) overlaid with inline ones (inline wins)."""
     services: dict[str, Service] = {}
-    compose_file = None
+    project = None
     problems: list[Problem] = []
-    if experiment.targets.compose:
-        compose_file = (Path(source.file).resolve().parent / experiment.targets.compose).resolve()
-        if not compose_file.is_file():
-            problems.append(source.problem(("targets", "compose"), f"compose file {experiment.targets.compose} not found"))
-        else:
-            try:
-                compose = load_yaml(compose_file, env)
-                services.update(_compose_services(compose))
-            except SpecError as exc:
-                problems += exc.problems
+    files = compose_files(experiment, Path(source.file).resolve().parent)
+    declared = experiment.targets.compose
+    for i, file in enumerate(files):
+        if not file.is_file():
+            listed = isinstance(declared, list)
+            written = declared[i] if listed else declared
+            problems.append(source.problem(("targets", "compose") + ((i,) if listed else ()),
+                                           f"compose file {written} not found"))
+    if files and not problems:
+        try:
+            project = compose.read_project(files, env, experiment.targets.profiles)
+            services.update(compose_services(project))
+        except SpecError as exc:
+            problems += exc.problems
     services.update(experiment.targets.services)
     for name, selector in experiment.targets.attach.items():
         if name in services:
             problems.append(source.problem(("targets", "attach", name), f"{name!r} is also a service the harness starts"))
         services[name] = Service(image="(attached)", attach=selector)
-    if compose_file and services:
-        services = {name: _with_build_context(service, compose_file.parent) for name, service in services.items()}
     if not services and not problems:
         problems.append(source.problem(("targets",), "no services: give targets.compose, targets.services or "
                                                      "targets.attach"))
-    return services, compose_file, problems
+    return services, project, problems
 
 
-def _with_build_context(service: Service, base: Path) -> Service:
-    """Build contexts resolved against the compose file's folder, as compose does."""
-    if service.build is None:
-        return service
-    build = Build(context=service.build) if isinstance(service.build, str) else service.build
-    return service.model_copy(update={"build": build.model_copy(update={"context": str((base / build.context).resolve())})})
-
-
-def load_compose(file: Path | str, variables: dict[str, str] | None = None) -> dict[str, Service]:
-    """The services of a compose file read as an experiment reads them (``${VAR}`` substituted from
-    the environment and ``variables``, build contexts resolved). Raises SpecError with every problem."""
+def load_compose(file: Path | str | list, variables: dict[str, str] | None = None,
+                 profiles: list[str] | tuple = ()) -> dict[str, Service]:
+    """The services of compose file(s) read as an experiment reads them: by Docker Compose, with
+    ``variables`` over the environment. Raises SpecError with every problem."""
     env = dict(os.environ)
     env.update(variables or {})
-    path = Path(file).resolve()
-    if not path.is_file():
-        raise SpecError([Problem(str(file), 1, 1, "", "compose file not found")])
-    compose = load_yaml(path, env)
-    services = _compose_services(compose)
-    problems = [compose.problem(("services", name, "depends_on"), f"dependency {dependency!r} is not a service "
-                                f"of this file") for name, service in services.items()
-                for dependency in service.dependencies() if dependency not in services]
-    if problems:
-        raise SpecError(problems)
-    return {name: _with_build_context(service, path.parent) for name, service in services.items()}
+    files = [file] if isinstance(file, (str, Path)) else list(file)
+    return compose_services(compose.read_project(files, env, profiles))
 
 
-COMPOSE_IGNORED = ("version", "name", "networks", "volumes", "x-chaos")
+def compose_warnings(project: compose.Project) -> list[str]:
+    """Compose's own warnings, and keys the harness does not apply that a person should hear about."""
+    return list(project.warnings) + [
+        str(project.problem(("services", name, key), f"not applied: {service_config.ADJUSTED[key]}"))
+        for name, canonical in project.services.items() for key in service_config.WARNED if canonical.get(key)]
 
 
-def _compose_services(compose: Source) -> dict[str, Service]:
-    data = compose.data
-    if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
-        raise SpecError([compose.problem(("services",), "a compose file needs a 'services' mapping")])
-    unknown = [key for key in data if key not in COMPOSE_IGNORED + ("services",) and not str(key).startswith("x-")]
-    problems = [compose.problem((key,), "unknown top-level compose key") for key in unknown]
-    services = {}
-    for name in data["services"]:
+def compose_services(project: compose.Project) -> dict[str, Service]:
+    """Each canonical compose service as the harness's Service, its canonical form kept beside it."""
+    services, problems = {}, []
+    for name, canonical in project.services.items():
         try:
-            services[name] = validate(Service, compose, ("services", name))
-        except SpecError as exc:
-            problems += exc.problems
+            service = Service.model_validate(service_config.service_fields(project.name, name, canonical))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            path = ("services", name, *[p for p in first["loc"] if isinstance(p, str)][:1])
+            problems.append(project.problem(path, f"the harness cannot start this service: {first['msg']}"))
+            continue
+        service._compose = canonical
+        services[name] = service
     if problems:
         raise SpecError(problems)
     return services
@@ -1088,6 +1097,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         problems.append(source.problem(path, f"{what} {name!r} is not a service of this experiment{more}"))
 
     problems += _system_problems(loaded)
+    problems += _compose_problems(loaded)
     for i, link in enumerate(exp.links):
         source_name, target_name, _ = LINK.match(link).groups()
         if source_name in exp.targets.attach:
@@ -1183,11 +1193,11 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     exp, source, services = loaded.experiment, loaded.source, loaded.services
     problems: list[Problem] = []
 
-    def where(service_name: str, *field: str) -> tuple[Source, tuple]:
-        compose = _positions_of(loaded.compose_file) if loaded.compose_file else None
-        if service_name in exp.targets.services or compose is None:
+    def where(service_name: str, *field: str) -> tuple:
+        project = loaded.compose_project
+        if service_name in exp.targets.services or project is None or service_name not in project.services:
             return source, ("targets", "services", service_name, *field)
-        return compose, ("services", service_name, *field)
+        return project, ("services", service_name, *field)
 
     for service_name, service in services.items():
         for dependency in service.dependencies():
@@ -1219,17 +1229,45 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     return problems
 
 
-def _positions_of(compose_file: Path) -> Source | None:
-    """The compose file again, for positions only: variables it uses need not be set here."""
-
-    class AnyValue(dict):
-        def get(self, key, default=None):
-            return "x"
-
-    try:
-        return load_yaml(compose_file, AnyValue())
-    except SpecError:
-        return None
+def _compose_problems(loaded: LoadedExperiment) -> list[Problem]:
+    """Compose keys that conflict with what the experiment asks of a service: a service outside the
+    experiment's networks (network_mode) cannot be on a link or in a partition; a partition cuts
+    one container per service; a service scaled to 0 has no container to reach."""
+    project, exp = loaded.compose_project, loaded.experiment
+    if project is None:
+        return []
+    needs_network: dict[str, str] = {}
+    for link in exp.links + [f"{EDGE} -> {exp.load.target}"]:
+        source_name, target_name, _ = LINK.match(link).groups()
+        for name in (source_name, target_name):
+            needs_network.setdefault(name, f"the link {link}")
+    partitioned = {name: f"faults[{i}] (partition)" for i, fault in enumerate(exp.faults)
+                   if isinstance(fault, Partition) for _, name in fault.services()}
+    for name, why in partitioned.items():
+        needs_network.setdefault(name, why)
+    problems = []
+    for name, service in loaded.services.items():
+        canonical = service.compose
+        if canonical is None:
+            continue
+        mode = canonical.get("network_mode")
+        if mode and name in needs_network:
+            problems.append(project.problem(("services", name, "network_mode"), (
+                f"network_mode: {mode} takes {name!r} off the experiment's networks, but {needs_network[name]} "
+                "needs it there: remove network_mode from this service (an override file is enough), or drop "
+                "the link or fault")))
+        runtime = service_config.runtime(canonical)
+        if runtime["replicas"] > 1 and name in partitioned:
+            problems.append(project.problem(("services", name, "deploy", "replicas"), (
+                f"{name!r} runs {runtime['replicas']} replicas and {partitioned[name]} cuts it off: partitions "
+                "apply to one container per service; use one replica in the experiment (an override file)")))
+        if runtime["replicas"] == 0 and name in needs_network:
+            problems.append(project.problem(("services", name, "deploy", "replicas"), (
+                f"{name!r} is scaled to 0 replicas, but {needs_network[name]} needs it running")))
+        for key, reason in service_config.UNSUPPORTED.items():
+            if canonical.get(key):
+                problems.append(project.problem(("services", name, key), f"not supported: {reason}"))
+    return problems
 
 
 def _dependency_cycle(graph: dict[str, list[str]]) -> list[str]:

@@ -9,6 +9,11 @@ clients of ``redis`` are untouched.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
+import tarfile
 import time
 from dataclasses import dataclass, field
 
@@ -47,10 +52,11 @@ def engine() -> docker.DockerClient:
 class LinkProxy:
     link: LinkPlan
     container_id: str
-    address: str  # the ambassador's IP on the experiment network
+    address: str  # the ambassador's IP on the network its source reaches it through
     api_url: str  # Toxiproxy API on 127.0.0.1
     client: ToxiproxyClient
     edge_port: int | None = None  # loopback port of the edge listener
+    addresses: list[str] = field(default_factory=list)  # its IP on every network it is on
 
     def where(self) -> dict[str, str]:
         """Where a user reaches this link from the host (journaled): its Toxiproxy API, and the edge listener."""
@@ -67,9 +73,13 @@ class System:
     on_event: callable = lambda event, **fields: None
     network_id: str | None = None
     proxies: dict[str, LinkProxy] = field(default_factory=dict)
-    containers: dict[str, str] = field(default_factory=dict)  # service -> container id
+    containers: dict[str, str] = field(default_factory=dict)  # service -> container id (its first replica)
+    replicas: dict[str, list[str]] = field(default_factory=dict)  # service -> every container id, in order
     attached: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (its network, its address)
     clock_volume: object | None = None  # chaos.faults.clock.ClockVolume, when a target is `clock: skewable`
+    networks: dict[str, str] = field(default_factory=dict)  # compose network key -> engine network name
+    volumes: dict[str, str] = field(default_factory=dict)  # compose volume key -> engine volume name
+    images: dict[str, str] = field(default_factory=dict)  # service -> image built for it by the harness
 
     @property
     def network_name(self) -> str:
@@ -78,29 +88,63 @@ class System:
     def container_name(self, role: str) -> str:
         return f"chaos-{self.plan.run_id}-{role}"
 
+    def instances(self) -> dict[str, str]:
+        """Every container of the run's targets by instance name: ``web`` for a single container,
+        ``web.1``, ``web.2`` ... for replicas (container faults pick among these)."""
+        found = {}
+        for service, first in self.containers.items():
+            ids = self.replicas.get(service) or [first]
+            if len(ids) == 1:
+                found[service] = ids[0]
+            else:
+                found.update({f"{service}.{i + 1}": container_id for i, container_id in enumerate(ids)})
+        return found
+
     # ---- preflight -------------------------------------------------------------------------
 
     def missing_images(self) -> list[str]:
-        wanted = {t.image for t in self.plan.targets if not t.attached} | {images.TOXIPROXY_IMAGE}
+        wanted = {self.image_of(t) for t in self.plan.targets if not t.attached and t.replicas} | \
+            {images.TOXIPROXY_IMAGE}
         if any(t.clock == "skewable" for t in self.plan.targets) or \
                 any(f.family in ("partition", "clock") for f in self.plan.faults):
             wanted.add(images.HELPER_IMAGE)  # iptables and libfaketime come from it
         return sorted(image for image in wanted if not self._has_image(image))
 
+    def image_of(self, target: TargetPlan) -> str:
+        return self.images.get(target.name, target.image)
+
     def build_missing(self) -> list[str]:
-        """Build the missing images that say how (compose ``build``); return the ones still missing."""
-        buildable = {t.image: t.build for t in self.plan.targets if t.build}
+        """Build what compose ``build`` says how to build, pull what a registry has; return what is still
+        missing. A service with ``build`` and no ``image`` is tagged by its build inputs, so an unchanged
+        context is reused and a changed one rebuilt."""
+        for target in self.plan.targets:
+            if target.build and target.build.get("tag_by_context") and not target.attached:
+                self.images[target.name] = f"{target.image}:ctx-{build_digest(target.build)}"
+        buildable = {self.image_of(t): t.build for t in self.plan.targets if t.build and not t.attached}
         for image in self.missing_images():
             if image in buildable:
-                spec = buildable[image]
-                self.on_event("image_build", image=image, context=spec["context"])
-                try:
-                    self.client.images.build(path=spec["context"], dockerfile=spec.get("dockerfile"), tag=image,
-                                             buildargs={k: str(v) for k, v in spec.get("args", {}).items()} or None,
-                                             rm=True, labels={MANAGED: "true"})
-                except (docker.errors.BuildError, docker.errors.APIError) as exc:
-                    raise EnvironmentProblem(f"building image {image} failed: {exc}") from None
+                self._build(image, buildable[image])
+            else:
+                self._pull(image)
         return self.missing_images()
+
+    def _build(self, image: str, spec: dict) -> None:
+        self.on_event("image_build", image=image, context=spec["context"])
+        try:
+            # No chaos.* label: the engine copies image labels onto every container made from the image,
+            # and the user's own containers of it must never look like the harness's.
+            self.client.images.build(path=spec["context"], dockerfile=spec.get("dockerfile"), tag=image,
+                                     buildargs={k: str(v) for k, v in spec.get("args", {}).items()} or None,
+                                     target=spec.get("target"), rm=True, pull=False)
+        except (docker.errors.BuildError, docker.errors.APIError) as exc:
+            raise EnvironmentProblem(f"building image {image} failed: {_one_line(exc)}") from None
+
+    def _pull(self, image: str) -> None:
+        try:
+            self.on_event("image_pull", image=image)
+            self.client.images.pull(image)
+        except (docker.errors.APIError, docker.errors.ImageNotFound):
+            pass  # still missing: the caller names it
 
     def _has_image(self, image: str) -> bool:
         try:
@@ -112,9 +156,8 @@ class System:
     # ---- up --------------------------------------------------------------------------------
 
     def up(self, health_timeout: float = 120.0) -> None:
-        network = self.client.networks.create(self.network_name, driver="bridge",
-                                              labels=run_labels(self.plan, "network"))
-        self.network_id = network.id
+        self._create_networks()
+        self._create_volumes()
         self._create_clock_volume()
         for target in self.plan.targets:
             if target.attached:
@@ -125,13 +168,69 @@ class System:
             if not target.attached:
                 self._wait_dependencies(target, health_timeout)
                 self._start_target(target)
+        one_shots = {d for t in self.plan.targets for d, c in t.depends_on.items()
+                     if c == "service_completed_successfully"}
         for target in self.plan.targets:
-            if target.healthcheck:
+            if target.name not in one_shots and not target.attached and self._has_healthcheck(target):
                 self._wait_healthy(target.name, health_timeout)
         if self.clock_volume:
             self.clock_volume.verify_preloaded({t.name: self.containers[t.name] for t in self.plan.targets
                                                 if t.clock == "skewable"}, run_labels(self.plan, "probe"))
         self.on_event("system_healthy")
+
+    def _network_keys(self) -> list[str]:
+        """The compose networks the run's containers join; the default one always (proxies and fault
+        helpers live there)."""
+        keys = ["default"]
+        for target in self.plan.targets:
+            keys += [key for key in target.networks if key not in keys and not target.attached]
+        return keys
+
+    def _create_networks(self) -> None:
+        for key in self._network_keys():
+            settings = self.plan.networks.get(key) or {}
+            if settings.get("external"):
+                name = settings.get("name") or key
+                try:
+                    self.client.networks.get(name)
+                except docker.errors.NotFound:
+                    raise EnvironmentProblem(f"network {name} (external in the compose file) does not exist: "
+                                             f"create it first (docker network create {name})") from None
+                self.networks[key] = name
+                continue
+            name = self.network_name if key == "default" else f"{self.network_name}-{key}"
+            ipam = _ipam(settings.get("ipam"))
+            network = self.client.networks.create(
+                name, driver=settings.get("driver") or "bridge", options=settings.get("driver_opts") or None,
+                internal=bool(settings.get("internal")), enable_ipv6=bool(settings.get("enable_ipv6")),
+                attachable=bool(settings.get("attachable")), ipam=ipam,
+                labels={**(settings.get("labels") or {}), **run_labels(self.plan, "network")})
+            self.networks[key] = name
+            if key == "default":
+                self.network_id = network.id
+        self.on_event("networks_created", networks=dict(self.networks))
+
+    def _create_volumes(self) -> None:
+        used = {m["source"] for t in self.plan.targets if not t.attached for m in t.mounts
+                if m["type"] == "volume" and m.get("source")}
+        for key in sorted(used):
+            settings = self.plan.volumes.get(key) or {}
+            if settings.get("external"):
+                name = settings.get("name") or key
+                try:
+                    self.client.volumes.get(name)
+                except docker.errors.NotFound:
+                    raise EnvironmentProblem(f"volume {name} (external in the compose file) does not exist: "
+                                             f"create it first (docker volume create {name})") from None
+            else:
+                name = self.container_name(f"volume-{key}")
+                self.client.volumes.create(name, driver=settings.get("driver") or "local",
+                                           driver_opts=settings.get("driver_opts") or None,
+                                           labels={**(settings.get("labels") or {}),
+                                                   **run_labels(self.plan, "volume")})
+            self.volumes[key] = name
+        if self.volumes:
+            self.on_event("volumes_created", volumes=dict(self.volumes))
 
     def _create_clock_volume(self) -> None:
         """libfaketime and a timestamp file per skewable target, in a volume of this run (see faults/clock.py)."""
@@ -143,16 +242,31 @@ class System:
                                                    run_labels(self.plan, ROLE_CLOCK), skewable)
             self.on_event("clock_volume_created", volume=self.clock_volume.volume, services=skewable)
 
+    def _proxy_networks(self, link: LinkPlan) -> list[str]:
+        """The networks a link's proxy joins: the source's first (it reaches the proxy there), then the
+        target's (the proxy reaches the target by name there)."""
+        by_name = {t.name: t for t in self.plan.targets}
+        keys = []
+        if not link.is_edge and link.source in by_name:
+            keys += list(by_name[link.source].networks)[:1]
+        if link.target in by_name and not by_name[link.target].attached:
+            keys += [k for k in by_name[link.target].networks if k not in keys]
+        return [self.networks[k] for k in keys or ["default"]]
+
     def _start_proxy(self, link: LinkPlan) -> LinkProxy:
         ports = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
         if link.is_edge:
             ports[f"{link.port}/tcp"] = ("127.0.0.1", None)
-        container = self.client.containers.run(
+        networks = self._proxy_networks(link)
+        container = self.client.containers.create(
             images.TOXIPROXY_IMAGE, detach=True, name=self.container_name(f"link-{link.proxy_name}"),
             labels={**run_labels(self.plan, "link"), "chaos.link": link.name},
-            network=self.network_name, ports=ports,
+            network=networks[0], ports=ports,
         )
-        proxy = self._link_proxy(link, container)
+        for name in networks[1:]:
+            self.client.networks.get(name).connect(container)
+        container.start()
+        proxy = self._link_proxy(link, container, networks[0])
         _wait_for(lambda: _answers(proxy.client), 20.0, f"toxiproxy for link {link.name} did not answer")
         upstream = link.target
         if link.target in self.attached:
@@ -166,12 +280,14 @@ class System:
                       **proxy.where())
         return proxy
 
-    def _link_proxy(self, link: LinkPlan, container) -> LinkProxy:
+    def _link_proxy(self, link: LinkPlan, container, network_name: str | None = None) -> LinkProxy:
         container.reload()
-        address = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        home = networks.get(network_name or self.network_name) or next(iter(networks.values()))
         api_port = _published_port(container, TOXIPROXY_API_PORT)
-        return LinkProxy(link, container.id, address, f"http://127.0.0.1:{api_port}",
-                         ToxiproxyClient(f"http://127.0.0.1:{api_port}"))
+        return LinkProxy(link, container.id, home["IPAddress"], f"http://127.0.0.1:{api_port}",
+                         ToxiproxyClient(f"http://127.0.0.1:{api_port}"),
+                         addresses=sorted(n["IPAddress"] for n in networks.values() if n.get("IPAddress")))
 
     # ---- attach ----------------------------------------------------------------------------
 
@@ -249,43 +365,155 @@ class System:
                       image=container.attrs["Config"]["Image"], image_id=container.image.id if container.image else None)
 
     def _start_target(self, target: TargetPlan) -> None:
-        extra_hosts = {link.target: proxy.address for link_name, proxy in self.proxies.items()
-                       if (link := proxy.link).source == target.name}
-        healthcheck = None
-        if target.healthcheck:
-            hc = target.healthcheck
-            healthcheck = {"test": hc["test"], "interval": int(hc["interval"] * NANOS),
-                           "timeout": int(hc["timeout"] * NANOS), "retries": hc["retries"],
-                           "start_period": int(hc["start_period"] * NANOS)}
+        ids = [self._create_container(target, index) for index in range(1, target.replicas + 1)]
+        self.replicas[target.name] = ids
+        if ids:
+            self.containers[target.name] = ids[0]
+        for container_id in ids:
+            container = self.client.containers.get(container_id)
+            container.start()
+            image_id = container.image.id if container.image else None
+            self.on_event("target_started", service=target.name, image=self.image_of(target), image_id=image_id,
+                          container_id=container_id, **({"replica": ids.index(container_id) + 1}
+                                                        if target.replicas > 1 else {}))
+
+    def _create_container(self, target: TargetPlan, index: int) -> str:
+        """One container of ``target`` (replica ``index``), created and wired, not started."""
         clock = self.clock_volume.target_options(target.name) if target.clock == "skewable" else {}
+        name = self.container_name(target.name if index == 1 else f"{target.name}.{index}")
+        options = self._engine_options(target)
+        network = self._network_settings(target)
         try:
             container = self.client.containers.create(
-                target.image, command=target.command, entrypoint=target.entrypoint,
-                working_dir=target.working_dir, user=target.user,
-                name=self.container_name(target.name), hostname=target.name, mounts=clock.get("mounts"),
+                self.image_of(target), command=target.command, entrypoint=target.entrypoint,
+                working_dir=target.working_dir, user=target.user, name=name,
+                mounts=self._mounts(target) + list(clock.get("mounts") or []) or None,
                 environment={**target.environment, **clock.get("environment", {})},
-                labels={**target.labels, **run_labels(self.plan, "target"), "chaos.service": target.name},
-                ports={f"{p}/tcp": ("127.0.0.1", None) for p in target.ports},
-                extra_hosts=extra_hosts or None, healthcheck=healthcheck, detach=True,
-                network=self.network_name,
-                networking_config={self.network_name: self.client.api.create_endpoint_config(aliases=[target.name])},
+                labels={**target.labels, **run_labels(self.plan, "target"), "chaos.service": target.name,
+                        **({"chaos.replica": str(index)} if target.replicas > 1 else {})},
+                healthcheck=self._healthcheck(target), restart_policy=target.restart, detach=True,
+                **network, **options,
             )
         except docker.errors.ImageNotFound:
-            raise EnvironmentProblem(f"image {target.image} for service {target.name} is missing") from None
-        self.containers[target.name] = container.id
-        container.start()
-        image_id = container.image.id if container.image else None
-        self.on_event("target_started", service=target.name, image=target.image, image_id=image_id,
-                      container_id=container.id)
+            raise EnvironmentProblem(f"image {self.image_of(target)} for service {target.name} is missing") from None
+        except docker.errors.APIError as exc:
+            raise EnvironmentProblem(f"service {target.name}: the engine refused to create its container: "
+                                     f"{_one_line(exc)}") from None
+        if not target.network_mode:
+            for key in list(target.networks)[1:]:
+                self.client.networks.get(self.networks[key]).connect(
+                    container, aliases=[target.name, *target.networks[key]])
+        self._place_files(container, target)
+        return container.id
+
+    def _engine_options(self, target: TargetPlan) -> dict:
+        options = dict(target.options)
+        options.setdefault("hostname", target.name if not target.network_mode else None)
+        if "ulimits" in options:
+            options["ulimits"] = [docker.types.Ulimit(**u) for u in options["ulimits"]]
+        links = {link.target: proxy.address for proxy in self.proxies.values()
+                 if (link := proxy.link).source == target.name}
+        hosts = {**options.pop("extra_hosts", {}), **links}  # a link's name must reach its proxy
+        if hosts:
+            options["extra_hosts"] = hosts
+        return {k: v for k, v in options.items() if v is not None}
+
+    def _network_settings(self, target: TargetPlan) -> dict:
+        mode = target.network_mode
+        if mode:
+            if mode.startswith("service:"):
+                mode = f"container:{self.containers[mode.split(':', 1)[1]]}"
+            return {"network_mode": mode}
+        first = next(iter(target.networks))
+        name = self.networks[first]
+        return {"network": name, "ports": {f"{p}/tcp": ("127.0.0.1", None) for p in target.ports},
+                "networking_config": {name: self.client.api.create_endpoint_config(
+                    aliases=[target.name, *target.networks[first]])}}
+
+    def _healthcheck(self, target: TargetPlan) -> dict | None:
+        if target.healthcheck_disabled:
+            return {"test": ["NONE"]}
+        if not target.healthcheck:
+            return None
+        hc = target.healthcheck
+        return {"test": hc["test"], "interval": int(hc["interval"] * NANOS), "timeout": int(hc["timeout"] * NANOS),
+                "retries": hc["retries"], "start_period": int(hc["start_period"] * NANOS)}
+
+    def _mounts(self, target: TargetPlan) -> list[docker.types.Mount]:
+        mounts = []
+        for m in target.mounts:
+            source = m.get("source")
+            if m["type"] == "volume" and source:
+                source = self.volumes[source]
+            if m["type"] == "bind" and m.get("create_host_path") and source and not os.path.exists(source):
+                os.makedirs(source, exist_ok=True)  # as Compose does for a short-syntax bind
+            mounts.append(docker.types.Mount(
+                m["target"], source if m["type"] != "tmpfs" else None, type=m["type"], read_only=m["read_only"],
+                propagation=m.get("propagation"), no_copy=bool(m.get("no_copy")),
+                tmpfs_size=m.get("tmpfs_size"), tmpfs_mode=m.get("tmpfs_mode")))
+        for placed in target.files:
+            origin = self.plan.files.get(f"{placed['kind']}:{placed['source']}") or {}
+            if "file" in origin:  # bound read-only, as Compose does outside Swarm
+                mounts.append(docker.types.Mount(placed["target"], origin["file"], type="bind", read_only=True))
+        return mounts
+
+    def _place_files(self, container, target: TargetPlan) -> None:
+        """Secrets from the environment and configs written inline have no file to bind: copy them in."""
+        for placed in target.files:
+            origin = self.plan.files.get(f"{placed['kind']}:{placed['source']}") or {}
+            if "file" in origin:
+                continue
+            if "environment" in origin:
+                content = os.environ.get(origin["environment"], "").encode()
+            elif "content" in origin:
+                content = str(origin["content"]).encode()
+            else:
+                raise EnvironmentProblem(f"service {target.name}: {placed['kind'][:-1]} {placed['source']} is "
+                                         "external (a Swarm object): the harness can only place file, environment "
+                                         "or inline ones")
+            container.put_archive("/", _tar_of(placed, content))
+
+    def _has_healthcheck(self, target: TargetPlan) -> bool:
+        """The file's healthcheck, or the image's own HEALTHCHECK."""
+        if target.healthcheck or not target.replicas:
+            return bool(target.healthcheck and target.replicas)
+        if target.healthcheck_disabled:
+            return False
+        config = self.client.api.inspect_container(self.containers[target.name])["Config"]
+        test = (config.get("Healthcheck") or {}).get("Test") or []
+        return bool(test) and test != ["NONE"]
 
     def _wait_dependencies(self, target: TargetPlan, timeout: float) -> None:
         for dependency, condition in target.depends_on.items():
+            if dependency not in self.replicas and dependency not in self.containers:
+                continue  # attached, or scaled to 0
             if condition == "service_healthy":
                 self._wait_healthy(dependency, timeout)
+            elif condition == "service_completed_successfully":
+                self._wait_completed(dependency, timeout)
+
+    def _wait_completed(self, service: str, timeout: float) -> None:
+        for container_id in self.replicas.get(service) or [self.containers[service]]:
+            container = self.client.containers.get(container_id)
+
+            def exited() -> bool:
+                container.reload()
+                state = container.attrs["State"]
+                if state["Status"] in ("exited", "dead"):
+                    if state.get("ExitCode") != 0:
+                        raise EnvironmentProblem(f"service {service} exited with code {state.get('ExitCode')} "
+                                                 f"(others wait for it to complete successfully): "
+                                                 f"{_last_log_line(container)}")
+                    return True
+                return False
+
+            _wait_for(exited, timeout, f"service {service} did not complete within {timeout:.0f}s")
 
     def _wait_healthy(self, service: str, timeout: float) -> None:
-        container = self.client.containers.get(self.containers[service])
+        for container_id in self.replicas.get(service) or [self.containers[service]]:
+            self._wait_container_healthy(service, self.client.containers.get(container_id), timeout)
 
+    def _wait_container_healthy(self, service: str, container, timeout: float) -> None:
         def healthy() -> bool:
             container.reload()
             state = container.attrs["State"]
@@ -347,6 +575,46 @@ def remove_run(client: docker.DockerClient, run_id: str | None = None, keep: fro
         except docker.errors.NotFound:
             pass
     return removed
+
+
+def build_digest(build: dict) -> str:
+    """A digest of what a build reads: the context's files (path, size, modification time), the
+    Dockerfile, the stage and the arguments. Same digest, same image: no rebuild."""
+    digest = hashlib.sha256(json.dumps({k: build.get(k) for k in ("dockerfile", "target", "args")},
+                                       sort_keys=True, default=str).encode())
+    root = build["context"]
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            digest.update(f"{os.path.relpath(path, root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:12]
+
+
+def _tar_of(placed: dict, content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(placed["target"].lstrip("/"))
+        info.size, info.mode, info.uid, info.gid = len(content), placed["mode"], placed["uid"], placed["gid"]
+        info.mtime = int(time.time())
+        archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _ipam(ipam: dict | None):
+    if not ipam or not ipam.get("config"):
+        return None
+    pools = [docker.types.IPAMPool(subnet=c.get("subnet"), iprange=c.get("ip_range"), gateway=c.get("gateway"))
+             for c in ipam["config"]]
+    return docker.types.IPAMConfig(driver=ipam.get("driver") or "default", pool_configs=pools)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(getattr(exc, "explanation", None) or exc).split())[:300]
 
 
 def _published_port(container, port: int) -> int:

@@ -111,6 +111,60 @@ load_image_names() {
     eval "$("$PY" -m chaos.images --shell)"
 }
 
+# ---------------------------------------------------------------- docker compose
+
+compose_answers() {
+    local version
+    version=$("$@" version --short 2>/dev/null) || return 1
+    version=${version#v}
+    [ "${version%%.*}" -ge 2 ] 2>/dev/null
+}
+
+# The harness reads compose files through Compose's own `config`. A user's `docker compose` (v2+) is
+# used as it is; otherwise Compose is built once from the Go module proxy into .cache.
+ensure_compose() {
+    local bin_dir="$CACHE/compose-v$COMPOSE_VERSION" bin
+    bin="$bin_dir/docker-compose"
+    if [ -n "${CHAOS_COMPOSE:-}" ]; then
+        # shellcheck disable=SC2086 # CHAOS_COMPOSE may be a command with words, e.g. "docker compose"
+        compose_answers $CHAOS_COMPOSE || die "CHAOS_COMPOSE=$CHAOS_COMPOSE does not answer 'version' as Compose v2+"
+        ok "docker compose" "CHAOS_COMPOSE=$CHAOS_COMPOSE"
+        return
+    fi
+    if command -v docker >/dev/null && compose_answers docker compose; then
+        ok "docker compose" "$(docker compose version --short 2>/dev/null) (docker compose plugin)"
+        return
+    fi
+    if command -v docker-compose >/dev/null && compose_answers docker-compose; then
+        ok "docker compose" "$(docker-compose version --short 2>/dev/null) (docker-compose on PATH)"
+        return
+    fi
+    if [ -x "$bin" ] && [ "$("$bin" version --short 2>/dev/null)" = "$COMPOSE_VERSION" ]; then
+        ok "docker compose" "$COMPOSE_VERSION built from Go source"
+        return
+    fi
+    local go
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    [ -x "$go" ] || die "no docker compose v2+ found and Go is missing: install the docker compose plugin, or Go >= 1.24 to build it"
+    say "docker compose: building Compose $COMPOSE_VERSION from Go source (first run only, about 2 minutes)"
+    local src modcache="$CACHE/go/mod"
+    src=$(env GOMODCACHE="$modcache" GOFLAGS=-modcacherw "$go" mod download -json \
+        "$COMPOSE_GO_MODULE@v$COMPOSE_VERSION" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') ||
+        die "could not download $COMPOSE_GO_MODULE@v$COMPOSE_VERSION from the Go module proxy"
+    local work
+    work=$(mktemp -d)
+    cp -r "$src/." "$work/"
+    chmod -R u+w "$work"
+    # Built as the main module: its go.mod has replace/exclude directives that `go install` refuses.
+    run_logged go-build-compose env -C "$work" GOMODCACHE="$modcache" GOCACHE="$CACHE/go/build" \
+        GOFLAGS=-modcacherw CGO_ENABLED=0 "$go" build -trimpath \
+        -ldflags "-s -w -X $COMPOSE_GO_MODULE/internal.Version=v$COMPOSE_VERSION" -o "$bin" ./cmd
+    rm -rf "$work"
+    [ "$("$bin" version --short 2>/dev/null)" = "$COMPOSE_VERSION" ] ||
+        die "the Compose binary built at $bin does not report version $COMPOSE_VERSION"
+    ok "docker compose" "$COMPOSE_VERSION built from Go source"
+}
+
 # ---------------------------------------------------------------- docker engine
 
 docker_server_version() {
@@ -577,8 +631,9 @@ main() {
     fi
 
     ensure_venv
-    [ "$venv_only" = 1 ] && return 0
     load_image_names
+    ensure_compose
+    [ "$venv_only" = 1 ] && return 0
     ensure_docker_engine
     ensure_toxiproxy_image
     ensure_base_image

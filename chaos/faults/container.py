@@ -29,7 +29,7 @@ STARTABLE = ("created", "exited")
 
 
 def build(plan: FaultPlan, system) -> ContainerFault:
-    return ContainerFault(plan, system.client, dict(system.containers), system.plan.seed)
+    return ContainerFault(plan, system.client, system.instances(), system.plan.seed)
 
 
 def from_ledger(plan: FaultPlan, client: docker.DockerClient, run_id: str) -> ContainerFault:

@@ -86,9 +86,15 @@ def cut_pairs(params: dict, services: list[str]) -> list[tuple[str, str]]:
 
 def route_addresses(a: str, b: str, network: Network) -> list[str]:
     """Where packets between a and b go on a's side: b itself, and the proxies of links between them."""
-    found = [network.addresses[b]]
-    found += [ip for source, target, ip in network.links if (source, target) in ((a, b), (b, a))]
+    found = _ips(network.addresses[b])
+    found += [ip for source, target, ips in network.links if (source, target) in ((a, b), (b, a))
+              for ip in _ips(ips)]
     return found
+
+
+def _ips(addresses: str | list[str] | tuple) -> list[str]:
+    """A target or proxy on several networks has an address on each; packets may take any of them."""
+    return [addresses] if isinstance(addresses, str) else list(addresses)
 
 
 def chain_rules(params: dict, services: list[str], network: Network) -> dict[str, ChainRules]:
@@ -208,20 +214,21 @@ def started_containers(system) -> dict[str, str]:
 
 def network_of(system) -> Network:
     """Addresses of the run's targets (read from the engine now) and of the link proxies between them."""
-    addresses = {service: container_address(system.client, container_id, system.network_name)
+    addresses = {service: container_addresses(system.client, container_id)
                  for service, container_id in started_containers(system).items()}
-    links = tuple((p.link.source, p.link.target, p.address) for p in system.proxies.values()
+    links = tuple((p.link.source, p.link.target, tuple(p.addresses)) for p in system.proxies.values()
                   if p.link.source in addresses and p.link.target in addresses)
     return Network(addresses, links)
 
 
-def container_address(client, container_id: str, network_name: str) -> str:
+def container_addresses(client, container_id: str) -> list[str]:
+    """The container's address on each network it is on (a compose service may be on several)."""
     attrs = client.api.inspect_container(container_id)
-    network = attrs["NetworkSettings"]["Networks"].get(network_name) or {}
-    if not network.get("IPAddress"):
-        raise EnvironmentProblem(f"container {attrs['Name'].lstrip('/')} has no address on {network_name} "
-                                 "(is it running?)")
-    return network["IPAddress"]
+    found = sorted(settings["IPAddress"] for settings in attrs["NetworkSettings"]["Networks"].values()
+                   if settings.get("IPAddress"))
+    if not found:
+        raise EnvironmentProblem(f"container {attrs['Name'].lstrip('/')} has no network address (is it running?)")
+    return found
 
 
 def run_in_namespaces(client, labels: dict[str, str], scripts: dict[str, str], fault_id: str,

@@ -27,7 +27,7 @@ FIELDS = {"cpu": ("NanoCpus", "CpuQuota", "CpuPeriod"), "memory": ("Memory", "Me
 
 
 def build(plan: FaultPlan, system) -> ResourceFault:
-    return ResourceFault(plan, system.client, dict(system.containers), system.plan.seed)
+    return ResourceFault(plan, system.client, system.instances(), system.plan.seed)
 
 
 def from_ledger(plan: FaultPlan, client: docker.DockerClient, run_id: str) -> ResourceFault:

@@ -26,11 +26,18 @@ def pick(names: list[str], how: str, fraction: float | None, seed: int, key: str
     return sorted(draw.sample(ordered, min(count, len(ordered))))
 
 
+def service_of(instance: str, candidates: dict[str, str]) -> str:
+    """``web.2`` is replica 2 of ``web`` (see System.instances); a service named ``web.2`` stays itself."""
+    base, dot, number = instance.rpartition(".")
+    return base if dot and number.isdigit() and f"{base}.1" in candidates else instance
+
+
 def select(plan: FaultPlan, client: docker.DockerClient, candidates: dict[str, str], seed: int) -> list[dict]:
-    """``[{"service", "id"}]`` chosen for this occurrence; ``candidates`` maps the run's services to containers."""
+    """``[{"service", "id"}]`` chosen for this occurrence; ``candidates`` maps the run's containers by
+    instance name (a service, or ``service.N`` for its replicas) to their ids: pick draws among them."""
     selection = plan.params["select"]
     if selection["services"]:
-        names = [name for name in selection["services"] if name in candidates]
+        names = [name for name in candidates if service_of(name, candidates) in selection["services"]]
     else:
         key, _, value = selection["label"].partition("=")
         names = [name for name, container_id in candidates.items()
@@ -38,7 +45,8 @@ def select(plan: FaultPlan, client: docker.DockerClient, candidates: dict[str, s
     if not names:
         raise EnvironmentProblem(f"fault {plan.id} ({plan.name}): no container of this run matches {plan.target}")
     chosen = pick(names, selection["pick"], selection["fraction"], seed, plan.id)
-    return [{"service": name, "id": candidates[name]} for name in chosen]
+    return [{"service": service_of(name, candidates), "id": candidates[name],
+             **({"instance": name} if service_of(name, candidates) != name else {})} for name in chosen]
 
 
 def _labels(client: docker.DockerClient, container_id: str) -> dict[str, str]:

@@ -461,7 +461,7 @@ def _with_overrides(loaded: LoadedExperiment, step: StepSpec) -> LoadedExperimen
     if not changes:
         return loaded
     result = LoadedExperiment(experiment.model_copy(update=changes), loaded.source, loaded.services,
-                              loaded.compose_file)
+                              loaded.compose_project)
     result.secret_values = loaded.secret_values
     return result
 

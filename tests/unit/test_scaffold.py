@@ -87,7 +87,8 @@ def compose_files(draw):
         services[name] = service
     compose = {"services": services}
     if draw(st.booleans()):
-        compose["name"] = draw(st.text(max_size=20))
+        # Compose itself refuses other project names (and names the file and line)
+        compose["name"] = draw(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,19}", fullmatch=True))
     return compose
 
 
