@@ -102,6 +102,15 @@ def find_compose() -> list[str] | None:
     return None
 
 
+def missing_reason() -> str:
+    """Why find_compose() found nothing, in words a person can act on."""
+    chosen = os.environ.get("CHAOS_COMPOSE")
+    if chosen:
+        return f"CHAOS_COMPOSE={chosen!r} does not run `version`: point it at a working Compose binary"
+    return ("no Compose binary: set CHAOS_COMPOSE, install the docker compose plugin, or run setup "
+            "(it builds .cache/compose-v5.6.0/docker-compose)")
+
+
 def _environment() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root")}
 
@@ -155,8 +164,7 @@ def main(argv: list[str]) -> int:
     wanted = [arg for arg in argv if not arg.startswith("-")]
     compose = find_compose()
     if compose is None:
-        print("no Compose binary: set CHAOS_COMPOSE, install the docker compose plugin, or run setup",
-              file=sys.stderr)
+        print(missing_reason(), file=sys.stderr)
         return 2
     projects = [p for p in load_manifest() if not wanted or p.name in wanted]
     outcomes = check_all(compose, projects)

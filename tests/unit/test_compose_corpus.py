@@ -388,7 +388,6 @@ def test_an_invalid_projects_expected_error_points_at_its_key(project):
 def test_compose_accepts_every_valid_project_and_refuses_every_invalid_one():
     compose = check_corpus.find_compose()
     if compose is None:
-        pytest.skip("no Compose binary: set CHAOS_COMPOSE, install the docker compose plugin, or run setup "
-                    "(it builds .cache/compose-v5.6.0/docker-compose)")
+        pytest.skip(check_corpus.missing_reason())
     failed = [f"{o.project.kind}/{o.project.name}: {o.problem}" for o in check_corpus.check_all(compose) if not o.ok]
     assert not failed, "\n".join(failed)
