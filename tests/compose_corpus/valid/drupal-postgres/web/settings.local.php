@@ -1,0 +1,2 @@
+<?php
+$settings["trusted_host_patterns"] = ["^localhost$"];

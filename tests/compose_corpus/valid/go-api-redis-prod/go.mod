@@ -1,0 +1,3 @@
+module example.test/go-api
+
+go 1.22

@@ -1,0 +1,2 @@
+db = db.getSiblingDB("todos");
+db.createCollection("items");

@@ -1,0 +1,4 @@
+import os
+import pika
+
+connection = pika.BlockingConnection(pika.URLParameters(os.environ["AMQP_URL"]))

@@ -1,0 +1,5 @@
+datacenter = "dc1"
+server = true
+ui_config {
+  enabled = true
+}
