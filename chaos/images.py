@@ -32,7 +32,12 @@ FAKETIME_SOURCE_SUITE = "trixie"
 FAKETIME_ORIG_SHA256 = "879597d9b3469b062314dbac70b2dd3b393053086772999ed94401b8ddb412de"
 FAKETIME_LIBRARY = "/usr/local/lib/chaos/libfaketime.so.1"
 BASE_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-redis", "redis-server", "iptables", "iproute2", "procps")
+# postgresql-15, nginx and python3-psycopg2 are for the notes sample system (targets/notes);
+# they are in the base so its images build offline, like the shop's redis.
+BASE_PACKAGES = (
+    "python3", "python3-redis", "redis-server", "iptables", "iproute2", "procps",
+    "postgresql-15", "nginx", "python3-psycopg2",
+)
 # Label on the base image holding a hash of its recipe; setup rebuilds when it differs.
 RECIPE_LABEL = "chaos.recipe"
 
