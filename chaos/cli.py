@@ -101,21 +101,23 @@ def schema_command(output):
 
 
 @main.command()
-@click.argument("compose_file", type=click.Path())
+@click.argument("compose_files", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", default="experiment.yaml", show_default=True, type=click.Path(dir_okay=False),
               help="where to write it ('-': standard output)")
 @click.option("--force", is_flag=True, help="overwrite the output file if it exists")
+@click.option("--profile", "profiles", multiple=True, help="a compose profile to enable (repeatable)")
 @var_option
 @var_file_option
-def init(compose_file, output, force, variables, var_files):
-    """Write a commented starter experiment for a compose file; it validates as written."""
+def init(compose_files, output, force, profiles, variables, var_files):
+    """Write a commented starter experiment for compose file(s) (several: read in order, as docker compose
+    -f a -f b; one: with the override file beside it, as docker compose reads it); it validates as written."""
     from chaos.scaffold import validated_starter
 
     if output != "-" and Path(output).exists() and not force:
         raise click.UsageError(f"{output} exists (pass --force to overwrite it, or -o another file)")
     try:
-        text = validated_starter(compose_file, "experiment.yaml" if output == "-" else output,
-                                 _variables(variables, var_files))
+        text = validated_starter(list(compose_files), "experiment.yaml" if output == "-" else output,
+                                 _variables(variables, var_files), tuple(profiles))
     except ChaosError as exc:
         _fail(exc)
     if output == "-":

@@ -23,6 +23,7 @@ import yaml
 
 from chaos.errors import EnvironmentProblem, Problem, SpecError
 from chaos.images import COMPOSE_VERSION
+from chaos.yamlsource import load_yaml_text
 
 REPO = Path(__file__).resolve().parent.parent
 # Where `make setup` puts the Compose binary it builds from the Go module proxy.
@@ -140,6 +141,9 @@ def _run_config(paths: list[str], env: dict[str, str], profiles) -> Project:
         raise EnvironmentProblem(f"docker compose config did not answer within {CONFIG_TIMEOUT_S:.0f} s") from None
     warnings, errors = _split_stderr(done.stderr)
     if done.returncode != 0:
+        syntax = [p for p in map(yaml_syntax_problem, paths) if p is not None]
+        if syntax:  # said in the harness's own words, at the token where reading stopped
+            raise SpecError(syntax[:1])
         message = " ".join(errors) or f"docker compose config failed with exit code {done.returncode}"
         raise SpecError([locate_error(message, paths)])
     data = json.loads(done.stdout)
@@ -184,22 +188,86 @@ def locate_error(message: str, paths: list[str]) -> Problem:
     """Compose's message as ``FILE:LINE:COL: key: message``: the file it names (else the first), the line
     it names or the line of the key it names."""
     file = next((p for p in paths if p in message), paths[0])
+    culprit = _culprit(message)
     text = _strip_file_prefix(message, paths)
     path = _path_in(text)
     line = column = 0
+    duplicate = _DUPLICATE.search(text)
     found = _AT_LINE_COLUMN.search(text)
-    if found:
+    if duplicate:
+        line, column = int(duplicate.group(1)), 1
+        text = f"duplicate key {duplicate.group(2)!r}: already at line {duplicate.group(3)}"
+    elif found:
         line, column = int(found.group(1)), int(found.group(2))
     elif _LINE.search(text):
         line, column = int(_LINE.findall(text)[-1]), 1
-    if line == 0 and path:
+    if line == 0:
         for candidate in ([file] + [p for p in reversed(paths) if p != file]):
-            line, column = locate(candidate, path)
+            line, column, path = _find(candidate, path, culprit)
             if line:
                 file = candidate
                 break
-    text = _plain_message(text, path)
+    text = _plain_message(text.replace(os.path.dirname(paths[0]) + os.sep, ""), path)
     return Problem(file, line or 1, column or 1, _dotted(path) if path else "", text)
+
+
+def _find(file: str, path: tuple, culprit: str | None) -> tuple[int, int, tuple]:
+    """Where the culprit value stands (under ``path`` when known, else anywhere), or the key at ``path``."""
+    if culprit and os.path.isabs(culprit):
+        culprit = os.path.relpath(culprit, os.path.dirname(file))  # as the file writes it
+    if culprit:
+        root = _node(file)
+        within = _descend(root, path) if path else root
+        hit = _scalar_containing(within, culprit, path) if within is not None else None
+        if hit is None and path:
+            hit = _scalar_containing(root, culprit, ())
+        if hit is not None:
+            return hit
+    if path:
+        line, column = locate(file, path)
+        return line, column, path
+    return 0, 0, path
+
+
+def _node(file: str):
+    try:
+        return yaml.compose(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def _descend(node, path: tuple):
+    for part in path:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in _mapping_items(node) if str(k.value) == str(part)), None)
+    return node
+
+
+def _scalar_containing(node, culprit: str, path: tuple):
+    """(line, column, path) of the first scalar equal to the culprit (else ending with it), depth first."""
+    exact, partial = [], []
+
+    def visit(current, where: tuple):
+        if isinstance(current, yaml.ScalarNode):
+            value = str(current.value)
+            if value == culprit or value.startswith(f"{culprit}:"):
+                exact.append((current.start_mark.line + 1, current.start_mark.column + 1, where))
+            elif culprit in value:
+                partial.append((current.start_mark.line + 1, current.start_mark.column + 1, where))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                visit(item, where + (i,))
+        elif isinstance(current, yaml.MappingNode):
+            for key, value in _mapping_items(current):
+                if str(key.value) == culprit:
+                    exact.append((key.start_mark.line + 1, key.start_mark.column + 1, where + (key.value,)))
+                visit(value, where + (key.value,))
+
+    if node is not None:
+        visit(node, path)
+    found = exact or partial
+    return found[0] if found else None
 
 
 def _strip_file_prefix(message: str, paths: list[str]) -> str:
@@ -223,6 +291,27 @@ _SERVICE_KEY_MESSAGES = (
     (re.compile(r'service "([^"]+)" refers to undefined config'), "configs"),
     (re.compile(r'cannot extend service "([^"]+)"'), "extends"),
 )
+
+
+# What a message names as the wrong value, to find its line (the entry, not only its key).
+_CULPRITS = (
+    re.compile(r"dependency cycle detected: [^\s]+ -> ([^\s]+)"),
+    re.compile(r'depends on undefined service "([^"]+)"'),
+    re.compile(r"refers to undefined (?:volume|network|secret|config) ([^\s:]+)"),
+    re.compile(r'service "([^"]+)" not found'),
+    re.compile(r"env file (\S+) not found"),
+    re.compile(r"invalid IP address: (\S+)"),
+    re.compile(r"invalid (?:containerPort|hostPort|port): (\S+)"),
+)
+_DUPLICATE = re.compile(r'line (\d+): mapping key "([^"]+)" already defined at line (\d+)')
+
+
+def _culprit(text: str) -> str | None:
+    for pattern in _CULPRITS:
+        found = pattern.search(text)
+        if found:
+            return found.group(1)
+    return None
 
 
 def _path_in(text: str) -> tuple:
@@ -252,6 +341,9 @@ def _plain_message(text: str, path: tuple) -> str:
     cycle = _CYCLE.match(text)
     if cycle:
         return f"dependency cycle: {cycle.group(1)} (no start order exists)"
+    missing_env = re.match(r"^env file (\S+) not found", text)
+    if missing_env:
+        return f"env file {missing_env.group(1)} not found"
     undefined = _UNDEFINED_DEPENDENCY.match(text)
     if undefined:
         return f"dependency {undefined.group(1)!r} is not a service of this project"
@@ -266,6 +358,32 @@ def _plain_message(text: str, path: tuple) -> str:
     if additional:
         return f"unknown key {additional.group('key')!r}: not in the Compose Specification"
     return text
+
+
+def yaml_syntax_problem(file: str) -> Problem | None:
+    """The file's YAML syntax problem, if it has one (the harness's YAML reader names the token)."""
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+        load_yaml_text(text, file, _AnyValue())
+    except (OSError, UnicodeDecodeError):
+        return None
+    except SpecError as exc:
+        first = exc.problems[0]
+        return first if first.message.startswith(("invalid YAML", "not UTF-8", "the file is")) else None
+    return None
+
+
+class _AnyValue(dict):
+    """Variables for reading positions only: every name has a value."""
+
+    def get(self, key, default=None):
+        return "x"
+
+    def __contains__(self, key):
+        return True
+
+    def __getitem__(self, key):
+        return "x"
 
 
 def locate(file: str, path: tuple) -> tuple[int, int]:
@@ -299,7 +417,10 @@ def _mapping_items(node: yaml.MappingNode):
 
 
 def _dotted(path: tuple) -> str:
-    return ".".join(str(p) for p in path)
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 # Every key a service may have in the Compose Specification (for did-you-mean only; Compose validates).

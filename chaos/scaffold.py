@@ -40,11 +40,29 @@ class Link:
         return f"{self.source} -> {self.target}:{self.port}"
 
 
-def starter_experiment(compose_file: Path | str, output: Path | str, variables: dict[str, str] | None = None) -> str:
-    """The text of a starter experiment for ``compose_file``, to be written at ``output``.
-    Raises SpecError when the compose file cannot be read as the harness reads it."""
-    compose_file, output = Path(compose_file), Path(output)
-    services = spec.load_compose(compose_file, variables)
+OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
+                  "docker-compose.override.yml")
+
+
+def compose_files_for(given: list[Path | str]) -> list[Path]:
+    """The files to read, in order: those given, plus the override file beside a lone one, as `docker
+    compose` without -f reads it."""
+    files = [Path(f) for f in given]
+    if len(files) == 1:
+        override = next((files[0].parent / n for n in OVERRIDE_NAMES if (files[0].parent / n).is_file()), None)
+        if override is not None and override.resolve() != files[0].resolve():
+            files.append(override)
+    return files
+
+
+def starter_experiment(compose_file: Path | str | list, output: Path | str,
+                       variables: dict[str, str] | None = None, profiles: tuple[str, ...] = ()) -> str:
+    """The text of a starter experiment for the compose file(s), to be written at ``output``.
+    Raises SpecError when the compose files cannot be read as the harness reads them."""
+    files = compose_files_for(compose_file if isinstance(compose_file, list) else [compose_file])
+    compose_file, output = files[0], Path(output)
+    services = {name: service for name, service in spec.load_compose(files, variables, profiles).items()
+                if _reachable(service)}
     links = dependency_links(services)
     entry, entry_port, entry_guessed = entry_point(services)
     shared = {link.target: sum(other.target == link.target for other in links) for link in links}
@@ -53,16 +71,17 @@ def starter_experiment(compose_file: Path | str, output: Path | str, variables: 
                     key=lambda link: (link.source != entry, -shared[link.target]))
     return _render(
         name=experiment_name(compose_file),
-        compose=os.path.relpath(compose_file.resolve(), output.resolve().parent),
+        compose=[os.path.relpath(f.resolve(), output.resolve().parent) for f in files], profiles=list(profiles),
         locustfile=_locustfile_next_to(compose_file, output),
         services=services, links=links, entry=entry, entry_port=entry_port, entry_guessed=entry_guessed,
         fault_link=routed[0].text if routed else f"{spec.EDGE} -> {entry}:{entry_port}",
     )
 
 
-def validated_starter(compose_file: Path | str, output: Path | str, variables: dict[str, str] | None = None) -> str:
+def validated_starter(compose_file: Path | str | list, output: Path | str, variables: dict[str, str] | None = None,
+                      profiles: tuple[str, ...] = ()) -> str:
     """:func:`starter_experiment`, checked as if it were already written at ``output``."""
-    text = starter_experiment(compose_file, output, variables)
+    text = starter_experiment(compose_file, output, variables, profiles)
     spec.load_experiment(output, variables, text=text)  # raises SpecError: a bug here, never the user's
     return text
 
@@ -77,6 +96,13 @@ def experiment_name(compose_file: Path) -> str:
     base = str(declared) if isinstance(declared, str) and "${" not in declared else compose_file.resolve().parent.name
     text = re.sub(r"[^a-z0-9_.-]+", "-", base.lower()).strip("-._") or "system"
     return f"{text[:50]}-latency"
+
+
+def _reachable(service: Service) -> bool:
+    """On the experiment's networks with at least one container: a link or the load can reach it."""
+    canonical = service.compose or {}
+    replicas = ((canonical.get("deploy") or {}).get("replicas"))
+    return not canonical.get("network_mode") and replicas != 0
 
 
 def port_of(service: Service) -> tuple[int | None, bool]:
@@ -94,8 +120,9 @@ def port_of(service: Service) -> tuple[int | None, bool]:
 def dependency_links(services: dict[str, Service]) -> list[Link]:
     links = []
     for name, service in services.items():
-        for dependency in service.dependencies():
-            if dependency in services and dependency != name:
+        for dependency, condition in service.dependencies().items():
+            # a one-shot job (a migration) has finished before the load starts: nothing to slow down
+            if dependency in services and dependency != name and condition != "service_completed_successfully":
                 port, guessed = port_of(services[dependency])
                 links.append(Link(name, dependency, port, guessed))
     return links
@@ -130,9 +157,9 @@ def _scalar(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _render(*, name, compose, locustfile, services, links, entry, entry_port, entry_guessed, fault_link) -> str:
+def _render(*, name, compose, profiles, locustfile, services, links, entry, entry_port, entry_guessed, fault_link) -> str:
     out = [
-        f"# A starter experiment for {compose} (written by `chaos init`).",
+        f"# A starter experiment for {', '.join(compose)} (written by `chaos init`).",
         "# Check it:  chaos validate THIS_FILE      Run it:  chaos run THIS_FILE   (--dry-run prints the timeline)",
         "# Reference: docs/experiment-reference.md  (every key, with an example)",
     ]
@@ -140,11 +167,14 @@ def _render(*, name, compose, locustfile, services, links, entry, entry_port, en
     if unhealthy:
         out.append(f"# No healthcheck on: {', '.join(unhealthy)}. The harness waits for healthchecks before the load "
                    "starts; add them to the compose file.")
+    listed = _scalar(compose[0]) if len(compose) == 1 else "[" + ", ".join(_scalar(c) for c in compose) + "]"
     out += [f"name: {_scalar(name)}",
             "description: 300 ms of latency on one dependency; the entry service must stay fast and correct.",
             "",
             "targets:",
-            f"  compose: {_scalar(compose)}",
+            f"  compose: {listed}" + ("   # read in this order, as docker compose -f ... -f ..." if len(compose) > 1
+                                     else ""),
+            *([f"  profiles: [{', '.join(_scalar(p) for p in profiles)}]"] if profiles else []),
             "",
             "# Links run through Toxiproxy: one per depends_on edge. Faults can only hit listed links.",
             "# Only the 'from' service's path changes; the other services reach the target directly."]

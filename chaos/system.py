@@ -384,8 +384,8 @@ class System:
         options = self._engine_options(target)
         network = self._network_settings(target)
         try:
-            container = self.client.containers.create(
-                self.image_of(target), command=target.command, entrypoint=target.entrypoint,
+            container = _create_container(
+                self.client, self.image_of(target), command=target.command, entrypoint=target.entrypoint,
                 working_dir=target.working_dir, user=target.user, name=name,
                 mounts=self._mounts(target) + list(clock.get("mounts") or []) or None,
                 environment={**target.environment, **clock.get("environment", {})},
@@ -575,6 +575,19 @@ def remove_run(client: docker.DockerClient, run_id: str | None = None, keep: fro
         except docker.errors.NotFound:
             pass
     return removed
+
+
+def _create_container(client: docker.DockerClient, image: str, **kwargs):
+    """``containers.create`` plus the engine's StopTimeout (compose ``stop_grace_period``), which the SDK's
+    high-level call does not pass through; its own argument translation is reused for the rest."""
+    stop_timeout = kwargs.pop("stop_timeout", None)
+    if stop_timeout is None:
+        return client.containers.create(image, **kwargs)
+    from docker.models.containers import _create_container_args  # the SDK's translation, not ours to copy
+
+    created = client.api.create_container(**_create_container_args({**kwargs, "image": image, "version": client.api._version}),
+                                          stop_timeout=stop_timeout)
+    return client.containers.get(created["Id"])
 
 
 def build_digest(build: dict) -> str:

@@ -7,7 +7,7 @@ corpus holds) or import it (`check_all()`, `canonical()`); tests/unit/test_compo
 
 The Compose binary is, in this order: the CHAOS_COMPOSE environment variable (a path, or a command
 such as "docker compose"), `docker compose` when that plugin works, the standalone binary that setup
-builds into .cache/compose-v5.6.0/docker-compose of the checkout, or /tmp/composebuild/docker-compose.
+builds into .cache/compose-v5.6.0/docker-compose of the checkout.
 
 Compose runs with a minimal environment (PATH and HOME only), so that only the project's `.env`
 decides its variables: a variable of the person's shell must not make an unset one set.
@@ -33,7 +33,7 @@ UNSET_WARNING = re.compile(r'The \\?"(\w+)\\?" variable is not set')
 CORPUS = Path(__file__).resolve().parent
 REPO = CORPUS.parent.parent
 MANIFEST = CORPUS / "corpus.yaml"
-FALLBACK_BINARIES = (REPO / ".cache" / "compose-v5.6.0" / "docker-compose", Path("/tmp/composebuild/docker-compose"))
+FALLBACK_BINARIES = (REPO / ".cache" / "compose-v5.6.0" / "docker-compose",)
 TIMEOUT_S = 60
 
 

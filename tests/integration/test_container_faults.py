@@ -312,6 +312,7 @@ def test_limits_a_container_had_are_restored_exactly(docker_client):
     try:
         before = {k: box.attrs["HostConfig"][k] for k in ("NanoCpus", "CpuQuota", "Memory", "MemorySwap")}
         fake = type("S", (), {"client": docker_client, "containers": {"box": box.id},
+                              "instances": lambda self: {"box": box.id},
                               "plan": type("P", (), {"seed": 1})()})()
         for model in (spec.Cpu(type="cpu", service="box", cpus=0.3, duration=1),
                       spec.Memory(type="memory", service="box", memory="32MB", duration=1)):
