@@ -290,6 +290,7 @@ _SERVICE_KEY_MESSAGES = (
     (re.compile(r'service "([^"]+)" refers to undefined secret'), "secrets"),
     (re.compile(r'service "([^"]+)" refers to undefined config'), "configs"),
     (re.compile(r'cannot extend service "([^"]+)"'), "extends"),
+    (re.compile(r"service ([^\s]+) declares mutually exclusive `network_mode` and `networks`"), "network_mode"),
 )
 
 

@@ -101,16 +101,17 @@ _ESCAPED = ("command", "entrypoint", "environment", "healthcheck", "labels", "wo
 
 
 def healthcheck(canonical: dict | None) -> dict | None:
-    """The healthcheck as the harness's model holds it; Docker's own defaults where the file says nothing.
-    A disabled one, or none, is None (see :func:`runtime` for the image's own HEALTHCHECK)."""
+    """The healthcheck as the harness's model holds it; 0 where the file says nothing (the engine's own
+    defaults then apply, as with `docker compose up`). A disabled one, or none, is None (see
+    :func:`runtime` for the image's own HEALTHCHECK)."""
     if not canonical or canonical.get("disable") or not canonical.get("test"):
         return None
     test = canonical["test"]
     if test == ["NONE"]:
         return None
-    return {"test": test, "interval": go_duration(canonical.get("interval")) or 30.0,
-            "timeout": go_duration(canonical.get("timeout")) or 30.0,
-            "retries": int(canonical.get("retries") or 3),
+    return {"test": test, "interval": go_duration(canonical.get("interval")) or 0.0,
+            "timeout": go_duration(canonical.get("timeout")) or 0.0,
+            "retries": int(canonical.get("retries") or 0),
             "start_period": go_duration(canonical.get("start_period")) or 0.0}
 
 

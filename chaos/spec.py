@@ -57,7 +57,7 @@ class Healthcheck(Strict):
     test: list[str] | str
     interval: Duration = 1.0
     timeout: Duration = 1.0
-    retries: int = Field(30, ge=1)
+    retries: int = Field(30, ge=0, description="0: the engine's default (3)")
     start_period: Duration = 0.0
 
 
