@@ -111,15 +111,15 @@ class System:
         return sorted(image for image in wanted if not self._has_image(image))
 
     def image_of(self, target: TargetPlan) -> str:
+        """The image a target's containers are made from: a build-only compose service's is tagged by a
+        digest of what its build reads, so an unchanged context is reused and a changed one rebuilt."""
+        if target.name not in self.images and target.build and target.build.get("tag_by_context"):
+            self.images[target.name] = f"{target.image}:ctx-{build_digest(target.build)}"
         return self.images.get(target.name, target.image)
 
     def build_missing(self) -> list[str]:
         """Build what compose ``build`` says how to build, pull what a registry has; return what is still
-        missing. A service with ``build`` and no ``image`` is tagged by its build inputs, so an unchanged
-        context is reused and a changed one rebuilt."""
-        for target in self.plan.targets:
-            if target.build and target.build.get("tag_by_context") and not target.attached:
-                self.images[target.name] = f"{target.image}:ctx-{build_digest(target.build)}"
+        missing."""
         buildable = {self.image_of(t): t.build for t in self.plan.targets if t.build and not t.attached}
         for image in self.missing_images():
             if image in buildable:

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos import __version__, spec
+from chaos import __version__, compose, spec
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 from chaos.journal import Journal
 from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
@@ -98,12 +98,14 @@ class SystemSpec:
         load: dict = {}
         if self.experiment:
             loaded = spec.load_experiment(self.experiment, variables)
-            services, experiment = loaded.services, loaded.experiment
+            services, experiment, project = loaded.services, loaded.experiment, loaded.compose_project
             explicit, edge = list(experiment.links), self.edge or experiment.load.target
             load = make_plan(loaded).load
             name = self.name or experiment.name
         elif self.compose:
-            services = spec.load_compose(self.compose, variables)
+            env = {**os.environ, **variables}
+            project = compose.read_project([self.compose], env)
+            services = spec.compose_services(project)
             explicit, edge = [], self.edge
             name = self.name or Path(self.compose).parent.name
             if self.locustfile:
@@ -116,7 +118,7 @@ class SystemSpec:
             links.append(f"{spec.EDGE} -> {edge}")
         links = list(dict.fromkeys(spec.normalise_link(link) for link in links))
         _check_links(links, services)
-        return ResolvedSystem(_label_safe(name), services, links, edge, load)
+        return ResolvedSystem(_label_safe(name), services, links, edge, load, project)
 
 
 @dataclass
@@ -126,6 +128,7 @@ class ResolvedSystem:
     links: list[str]
     edge: str | None
     load: dict  # defaults for chaos.load(): locustfile, user_classes, users, ...
+    project: object = None  # chaos.compose.Project: its volumes, networks, secrets and configs
 
 
 def _scope(scope: str | None) -> str | None:
@@ -331,17 +334,19 @@ class SystemPool:
             events.append({"event": event, **fields})
 
         if self.reuse:
-            plan = make_system_plan(name, resolved.services, resolved.links, run_id=self.reuse)
+            plan = make_system_plan(name, resolved.services, resolved.links, run_id=self.reuse,
+                                    project=resolved.project)
             system = System(plan, self.client, on_event=record)
             system.attach()
             return RunningSystem(resolved, system, events, reused=True)
-        draft = System(make_system_plan(name, resolved.services, []), self.client, on_event=record)
+        draft = System(make_system_plan(name, resolved.services, [], project=resolved.project), self.client,
+                       on_event=record)
         missing = draft.build_missing()
         if missing:
             raise EnvironmentProblem(f"image(s) not found: {', '.join(missing)} (run `make setup`, or build them)")
         if DEPENDENCIES in system_spec.links:  # the images exist now: the ports they expose count
             resolved = system_spec.resolve(image_exposed_ports(self.client))
-        plan = make_system_plan(name, resolved.services, resolved.links)
+        plan = make_system_plan(name, resolved.services, resolved.links, project=resolved.project)
         system = System(plan, self.client, on_event=record)
         self._install_sigterm()
         try:
