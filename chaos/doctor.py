@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -383,7 +384,29 @@ def _connect():
     return docker.from_env(timeout=DOCKER_API_TIMEOUT_S)
 
 
+COMPOSE_NAME = "docker compose"
+
+
+def compose_check() -> Check:
+    """Compose reads the users' compose files (no engine needed for that)."""
+    from chaos.compose import compose_command
+    from chaos.errors import EnvironmentProblem
+
+    try:
+        command = compose_command()
+        done = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=20)
+    except (EnvironmentProblem, OSError, subprocess.TimeoutExpired) as exc:
+        return Check(COMPOSE_NAME, Status.FAIL, str(exc).split(":")[0],
+                     "install the docker compose plugin (v2+), or run `make setup` (it builds Compose from source)")
+    where = "plugin" if command[:2] == ["docker", "compose"] else os.path.basename(command[0])
+    return Check(COMPOSE_NAME, Status.PASS, f"{done.stdout.strip()} ({where}), reads compose files")
+
+
 def run_checks(connect: Callable[[], object] = _connect) -> list[Check]:
+    return [*_engine_and_image_checks(connect), compose_check()]
+
+
+def _engine_and_image_checks(connect: Callable[[], object]) -> list[Check]:
     client, checks = _engine_checks(connect)
     if client is None or checks[-1].status is not Status.PASS:
         checks += [Check(f"image {image}", Status.SKIP, "not checked: no engine") for image in REQUIRED_IMAGES]

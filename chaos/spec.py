@@ -1267,6 +1267,13 @@ def _compose_problems(loaded: LoadedExperiment) -> list[Problem]:
         for key, reason in service_config.UNSUPPORTED.items():
             if canonical.get(key):
                 problems.append(project.problem(("services", name, key), f"not supported: {reason}"))
+        for kind in ("secrets", "configs"):
+            defined = getattr(project, kind)
+            for reference in canonical.get(kind) or []:
+                if (defined.get(reference["source"]) or {}).get("external"):
+                    problems.append(project.problem((kind, reference["source"], "external"), (
+                        f"{name!r} uses the external {kind[:-1]} {reference['source']!r}: external ones are Swarm "
+                        "objects the harness cannot read; give it a file, environment or content")))
     return problems
 
 

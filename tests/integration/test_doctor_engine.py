@@ -46,7 +46,7 @@ def test_doctor_exits_zero_and_prints_one_line_per_requirement():
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\x1b" not in result.stdout
-    requirements = 2 + len(REQUIRED_IMAGES) + 3  # engine, permission, images, toxiproxy run, iptables, faketime
+    requirements = 2 + len(REQUIRED_IMAGES) + 4  # engine, permission, images, toxiproxy run, iptables, faketime, compose
     assert len(lines) == requirements + 1  # and the summary
     assert lines[-1].startswith("all ") and lines[-1].endswith(" requirements met")
 
