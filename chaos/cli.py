@@ -76,7 +76,8 @@ def validate(files, variables, var_files):
     problems = []
     for file in files:
         try:
-            load_experiment(file, values)
+            loaded = load_experiment(file, values)
+            _warn(loaded.warnings)
             console.print(f"{file}: ok", markup=False)
         except SpecError as exc:
             problems += exc.problems
@@ -172,6 +173,7 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
         plan = make_plan(loaded, seed=seed)
     except ChaosError as exc:
         _fail(exc)
+    _warn(loaded.warnings)
     if report_dir:
         plan.report["dir"] = str(Path(report_dir).resolve())
     baseline_runs = _baseline(baseline, plan.experiment, baseline_last) if baseline else None
@@ -239,6 +241,12 @@ def _against_baseline(result, baseline_runs, tolerances, secrets) -> int:
     console.print(render_compare_text(comparison), markup=False)
     console.print(f"  comparison: {written['html']}", markup=False)
     return gate_exit_code(result.exit_code, comparison)
+
+
+def _warn(warnings: list[str]) -> None:
+    """What Compose warned of, and compose keys the harness does not apply: on stderr, one line each."""
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False)
 
 
 def _described_target(target) -> str:

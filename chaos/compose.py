@@ -296,6 +296,7 @@ _SERVICE_KEY_MESSAGES = (
 
 # What a message names as the wrong value, to find its line (the entry, not only its key).
 _CULPRITS = (
+    re.compile(r'The "(\w+)" variable is not set'),
     re.compile(r"dependency cycle detected: [^\s]+ -> ([^\s]+)"),
     re.compile(r'depends on undefined service "([^"]+)"'),
     re.compile(r"refers to undefined (?:volume|network|secret|config) ([^\s:]+)"),

@@ -91,6 +91,10 @@ services:
     tmpfs: [/tmp]
     healthcheck: {disable: true}
     network_mode: none
+  sidecar:
+    image: chaos-base:bookworm
+    command: [sleep, infinity]
+    network_mode: host    # no fault or link touches it: it runs as Compose would run it
 volumes:
   data: {}
 networks:
