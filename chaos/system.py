@@ -190,13 +190,7 @@ class System:
         for key in self._network_keys():
             settings = self.plan.networks.get(key) or {}
             if settings.get("external"):
-                name = settings.get("name") or key
-                try:
-                    self.client.networks.get(name)
-                except docker.errors.NotFound:
-                    raise EnvironmentProblem(f"network {name} (external in the compose file) does not exist: "
-                                             f"create it first (docker network create {name})") from None
-                self.networks[key] = name
+                self.networks[key] = self._existing("network", settings, key)
                 continue
             name = self.network_name if key == "default" else f"{self.network_name}-{key}"
             ipam = _ipam(settings.get("ipam"))
@@ -216,12 +210,7 @@ class System:
         for key in sorted(used):
             settings = self.plan.volumes.get(key) or {}
             if settings.get("external"):
-                name = settings.get("name") or key
-                try:
-                    self.client.volumes.get(name)
-                except docker.errors.NotFound:
-                    raise EnvironmentProblem(f"volume {name} (external in the compose file) does not exist: "
-                                             f"create it first (docker volume create {name})") from None
+                name = self._existing("volume", settings, key)
             else:
                 name = self.container_name(f"volume-{key}")
                 self.client.volumes.create(name, driver=settings.get("driver") or "local",
@@ -231,6 +220,16 @@ class System:
             self.volumes[key] = name
         if self.volumes:
             self.on_event("volumes_created", volumes=dict(self.volumes))
+
+    def _existing(self, kind: str, settings: dict, key: str) -> str:
+        """An external network or volume: used as it is, never created or removed; it must exist."""
+        name = settings.get("name") or key
+        try:
+            (self.client.networks if kind == "network" else self.client.volumes).get(name)
+        except docker.errors.NotFound:
+            raise EnvironmentProblem(f"{kind} {name} (external in the compose file) does not exist: "
+                                     f"create it first (docker {kind} create {name})") from None
+        return name
 
     def _create_clock_volume(self) -> None:
         """libfaketime and a timestamp file per skewable target, in a volume of this run (see faults/clock.py)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import textwrap
 import urllib.request
 
 import pytest
 
 from chaos import compose, spec
+from chaos.errors import EnvironmentProblem
 from chaos.faults import build
 from chaos.plan import FaultPlan, make_plan
 from chaos.spec import load_experiment
@@ -289,3 +291,46 @@ def test_network_mode_on_a_linked_service_is_refused_before_anything_starts(proj
         load_experiment(experiment, {})
     line = str(refused.value).splitlines()[0]
     assert "compose.yaml:" in line and "services.locked.network_mode" in line and "the link web -> locked" in line
+
+
+def test_external_volumes_and_networks_are_used_and_kept(tmp_path, docker_client, leftovers):
+    """`external: true` is the user's: joined and used, never created or removed; a missing one is named."""
+    tag = secrets.token_hex(3)
+    volume = docker_client.volumes.create(f"chaos-test-ext-{tag}", labels={"chaos.test": "external"})
+    network = docker_client.networks.create(f"chaos-test-ext-{tag}", labels={"chaos.test": "external"})
+    try:
+        (tmp_path / "compose.yaml").write_text(textwrap.dedent(f"""\
+            services:
+              box:
+                image: chaos-base:bookworm
+                command: [sleep, infinity]
+                volumes: [keep:/keep]
+                networks: [outside]
+            volumes:
+              keep: {{external: true, name: {volume.name}}}
+            networks:
+              outside: {{external: true, name: {network.name}}}
+            """))
+        (tmp_path / "experiment.yaml").write_text("name: ext\ntargets: {compose: compose.yaml}\n"
+                                                  "load: {scenario: [{path: /}], target: box:80}\n")
+        system = System(make_plan(load_experiment(tmp_path / "experiment.yaml", {})), docker_client)
+        try:
+            system.up(health_timeout=30)
+            box = docker_client.containers.get(system.containers["box"])
+            assert box.exec_run(["sh", "-c", "echo mine > /keep/file"]).exit_code == 0
+            assert network.name in box.attrs["NetworkSettings"]["Networks"]
+        finally:
+            system.down()
+        assert leftovers(docker_client, system.plan.run_id) == []
+        docker_client.volumes.get(volume.name)  # still there
+        docker_client.networks.get(network.name)
+        volume.remove()
+        missing = System(make_plan(load_experiment(tmp_path / "experiment.yaml", {})), docker_client)
+        with pytest.raises(EnvironmentProblem, match=f"volume {volume.name} .external in the compose file. "
+                                                     "does not exist"):
+            missing.up(health_timeout=30)
+        missing.down()
+    finally:
+        network.remove()
+        for leftover in docker_client.volumes.list(filters={"label": "chaos.test=external"}):
+            leftover.remove(force=True)
