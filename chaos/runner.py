@@ -23,11 +23,12 @@ from chaos import faults as fault_families
 from chaos import ledger
 from chaos.journal import Journal, read_journal
 from chaos.live import Status
-from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet, live_metric
+from chaos.load import LoadProcess, SampleTail, csv_to_parquet, live_metric
 from chaos.plan import Plan
 from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
-from chaos.probes import PROBES_PARQUET, Prober
+from chaos.probes import Prober
+from chaos.rundir import PROBES_PARQUET, SAMPLES_CSV, SAMPLES_PARQUET
 from chaos.system import System, engine
 
 TICK = 0.05
@@ -347,7 +348,7 @@ class Runner:
                 time.sleep(0.5)
 
     def _finish(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
-        csv_path = self.run_dir / "samples.csv"
+        csv_path = self.run_dir / SAMPLES_CSV
         csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal(self.run_dir / "journal.jsonl"))
         csv_path.unlink(missing_ok=True)
         scrub_run_files(self.run_dir, self.plan.secret_values)  # Locust wrote these, not the journal
