@@ -162,12 +162,14 @@ def published_port(container, port: int) -> int:
     return next(int(b["HostPort"]) for b in bindings if b.get("HostPort"))
 
 
-def toxiproxy_state(client, run_id: str) -> dict[str, dict]:
+def toxiproxy_state(client, run_id: str, running_only: bool = False) -> dict[str, dict]:
     """Every proxy of every link container of the run, as Toxiproxy's own API lists it: name -> proxy."""
     import urllib.request
 
     proxies = {}
     for container in run_containers(client, run_id, "link"):
+        if running_only and container.status != "running":
+            continue
         api = f"http://127.0.0.1:{published_port(container, 8474)}/proxies"
         with urllib.request.urlopen(api, timeout=5) as response:
             proxies.update(json.load(response))

@@ -203,3 +203,20 @@ def test_a_corrupted_run_dir_is_one_line_naming_the_file_and_exit_2(run_copy, ca
     [line] = result.stderr.splitlines()
     assert line.startswith(f"chaos report: {run_copy / name}: {says}"), line
     assert snapshot(run_copy) == before
+
+
+# ---------------------------------------------------------------- a journal on a full disk
+
+def test_a_journal_on_a_full_disk_drops_lines_but_never_lets_a_fault_in_unrecorded(tmp_path):
+    from chaos.errors import EnvironmentProblem
+    from chaos.journal import Journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal._handle.close()
+    journal._handle = open("/dev/full", "w", encoding="utf-8")  # every write: ENOSPC
+    journal.append("phase_started", phase="fault")  # the run goes on to its teardown, which reverts
+    assert journal.failed is not None and journal.failed.errno == 28
+    with pytest.raises(EnvironmentProblem, match="could not be written .*: fault_ledgered not recorded, so not done"):
+        journal.append("fault_ledgered", fault_id="f1")
+    journal.append("fault_reverted", fault_id="f0")  # a teardown's lines: dropped, never raised
+    journal.close()
