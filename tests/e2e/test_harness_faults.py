@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -270,31 +271,38 @@ def assert_nothing_of(client, experiment: str, run_id: str | None, reports: Path
     assert CHAIN_PREFIX not in rules, "an iptables chain is left on the host"
 
 
+def kill_once(client, tmp_path: Path, experiment_file: Path, case: str, stage: str, delay: float) -> bool:
+    """One run SIGKILLed ``delay`` s into ``stage``, then `chaos clean --run ID`; True if the kill landed in the
+    stage (the run had not ended first)."""
+    reports = tmp_path / f"reports-{case}"
+    env = {"CASE": case, "XDG_STATE_HOME": str(tmp_path / "state")}
+    process = chaos_command("run", str(experiment_file), "--report-dir", str(reports), cwd=tmp_path, env=env)
+    try:
+        in_stage = wait_stage(process, reports, STAGES[stage])
+        time.sleep(delay)
+        ended_first = process.poll() is not None
+        process.send_signal(signal.SIGKILL)
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    run_id = run_id_of(output, reports)
+    if run_id:
+        code, cleaned = finish(chaos_command("clean", "--run", run_id, cwd=tmp_path, env=env))
+        assert code == 0 and "Traceback" not in cleaned, f"kill {case} ({stage} +{delay}s): {cleaned}"
+    assert_nothing_of(client, f"e2e-kill-{case}", run_id, reports)
+    return in_stage and not ended_first
+
+
 def test_sigkill_at_20_moments_then_clean_leaves_nothing(tmp_path, docker_client):
+    """Two runs at a time (each its own experiment name, run id and report dir): some 2.5 minutes here."""
     experiment_file = tmp_path / "killed.yaml"
     experiment_file.write_text(KILLED.replace("@REPO@", str(REPO)))
     started = time.monotonic()
-    reached = []
-    for number, (stage, delay) in enumerate(kill_moments()):
-        case = f"{number:02d}"
-        reports = tmp_path / f"reports-{case}"
-        env = {"CASE": case, "XDG_STATE_HOME": str(tmp_path / "state")}
-        process = chaos_command("run", str(experiment_file), "--report-dir", str(reports), cwd=tmp_path, env=env)
-        try:
-            in_stage = wait_stage(process, reports, STAGES[stage])
-            time.sleep(delay)
-            ended_first = process.poll() is not None
-            process.send_signal(signal.SIGKILL)
-            output, _ = process.communicate(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        reached.append((stage, in_stage and not ended_first))
-        run_id = run_id_of(output, reports)
-        if run_id:
-            code, cleaned = finish(chaos_command("clean", "--run", run_id, cwd=tmp_path, env=env))
-            assert code == 0 and "Traceback" not in cleaned, f"kill {case} ({stage} +{delay}s): {cleaned}"
-        assert_nothing_of(docker_client, f"e2e-kill-{case}", run_id, reports)
-    took = time.monotonic() - started
-    print(f"\n{KILLS} SIGKILLs and cleans in {took:.0f}s; stages reached: {reached}")
-    assert sum(ok for _, ok in reached) >= KILLS - 2, f"most kills must land inside a run: {reached}"
+    moments = kill_moments()
+    with ThreadPoolExecutor(2) as pool:
+        landed = list(pool.map(lambda numbered: kill_once(docker_client, tmp_path, experiment_file,
+                                                          f"{numbered[0]:02d}", *numbered[1]), enumerate(moments)))
+    print(f"\n{KILLS} SIGKILLs and cleans in {time.monotonic() - started:.0f}s; landed in their stage: "
+          f"{[(stage, ok) for (stage, _), ok in zip(moments, landed)]}")
+    assert sum(landed) >= KILLS - 2, f"most kills must land inside their stage of a run: {landed}"
