@@ -39,6 +39,20 @@ def shop_head(name: str, users: int, phases: str = QUICK_PHASES, *, link: bool =
             + ("links:\n  - api -> redis:6379\n" if link else "") + shop_load(users, phases, locustfile))
 
 
+# The shop's inventory service, started skewable (libfaketime preloaded), as an entry of `targets.services`.
+SKEWABLE_INVENTORY = """\
+    inventory:  # the shop's own, started skewable
+      image: chaos-shop-inventory:1
+      clock: skewable
+      environment: {REDIS_HOST: redis, REDIS_PORT: "6379", RESERVATION_TTL_S: "30"}
+      depends_on: {redis: {condition: service_healthy}}
+      healthcheck:
+        test: [CMD, python3, -c, "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/health', timeout=1)"]
+        interval: 500ms
+        retries: 60
+"""
+
+
 # A short experiment on the shop (v1): phases of seconds, one latency fault on api -> redis.
 SHORT = shop_head("e2e-${CASE}", 5, SHORT_PHASES,
                   locustfile="${LOCUSTFILE:-@REPO@/targets/shop/locustfile.py}") + """\

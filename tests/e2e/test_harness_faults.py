@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 from e2e_support import (
     REPO,
+    SKEWABLE_INVENTORY,
     assert_nothing_left,
     chaos_command,
     finish,
     journal,
     run_containers,
     service_container,
+    shop_load,
     toxiproxy_state,
     wait_for_event,
 )
@@ -40,13 +42,7 @@ targets:
 links:
   - api -> redis:6379
   - api -> inventory:8081
-load:
-  locustfile: @REPO@/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 5
-  spawn_rate: 5
-phases: {warmup: 1s, baseline: 2s, recovery: 1s}
+""" + shop_load(5, "{warmup: 1s, baseline: 2s, recovery: 1s}") + """\
 faults:
   - {name: slow redis, type: latency, link: "api -> redis:6379", latency: 50ms, at: 0s, duration: 60s}
   - {name: slow inventory, type: latency, link: "api -> inventory:8081", latency: 50ms, at: 0s, duration: 60s}
@@ -189,24 +185,10 @@ name: e2e-kill-${CASE}
 targets:
   compose: @REPO@/targets/shop/compose.yaml
   services:
-    inventory:  # the shop's own, started skewable
-      image: chaos-shop-inventory:1
-      clock: skewable
-      environment: {REDIS_HOST: redis, REDIS_PORT: "6379", RESERVATION_TTL_S: "30"}
-      depends_on: {redis: {condition: service_healthy}}
-      healthcheck:
-        test: [CMD, python3, -c, "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/health', timeout=1)"]
-        interval: 500ms
-        retries: 60
+""" + SKEWABLE_INVENTORY + """\
 links:
   - api -> redis:6379
-load:
-  locustfile: @REPO@/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 3
-  spawn_rate: 3
-phases: {warmup: 1s, baseline: 1s, recovery: 1s}
+""" + shop_load(3, "{warmup: 1s, baseline: 1s, recovery: 1s}") + """\
 faults:
   - {name: slow redis, type: latency, link: "api -> redis:6379", latency: 20ms, at: 0s, duration: 2s}
   - {name: inventory cut off, type: partition, groups: [[inventory], [redis]], at: 0s, duration: 2s}
