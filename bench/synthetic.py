@@ -133,7 +133,8 @@ def samples_csv(path: Path, plan: dict, count: int, seed: int, slower: float = 1
 
 def make_run(reports: Path, name: str, run_id: str, count: int, seed: int = 1, slower: float = 1.0) -> Path:
     """reports/<name>/<run_id>/ with plan.json, journal.jsonl and samples.parquet; returns the run dir."""
-    from chaos.load import SAMPLES_PARQUET, csv_to_parquet
+    from chaos.load import csv_to_parquet
+    from chaos.rundir import SAMPLES_PARQUET
 
     run_dir = reports / name / run_id
     run_dir.mkdir(parents=True, exist_ok=True)

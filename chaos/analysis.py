@@ -140,21 +140,41 @@ def load_run(run_dir: str | Path) -> Run:
     if missing:
         raise RunDirError(rundir.missing_text(run_dir, missing))
     events, warnings = _read_journal(run_dir / "journal.jsonl")  # first: its version says how to read the rest
-    plan_path = run_dir / "plan.json"
-    try:
-        plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{plan_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    samples, more = _read_samples(run_dir / "samples.parquet")
-    probes = _read_probes(run_dir / "probes.parquet")
+    plan = _read_plan(run_dir / "plan.json")
+    samples, more = _read_samples(run_dir)
+    probes = _read_probes(run_dir / rundir.PROBES_PARQUET)
     return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=warnings + more, probes=probes)
+
+
+def _read_plan(path: Path) -> dict:
+    try:
+        plan = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(plan, dict):
+        raise RunDirError(f"{path}: a JSON {type(plan).__name__}, not the plan object a run writes")
+    return plan
+
+
+def _read_parquet(path: Path, needed: tuple[str, ...]) -> pd.DataFrame:
+    """A Parquet file of the run dir with the columns analysis needs; RunDirError (one line) otherwise."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises pyarrow's own error types (ArrowInvalid, OSError)
+        raise RunDirError(f"{path}: not a Parquet file this harness can read ({exc.__class__.__name__})") from None
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise RunDirError(f"{path}: missing column(s) {', '.join(missing)}")
+    return frame
 
 
 def _read_probes(path: Path) -> pd.DataFrame | None:
     """Probe results shaped as samples (one row per try, named by probe), so one judge serves both."""
     if not path.is_file():
         return None
-    frame = pd.read_parquet(path)
+    frame = _read_parquet(path, ("t_wall", "t_mono", "latency_ms", "probe", "success", "error"))
     return pd.DataFrame({"t_wall": frame["t_wall"], "t_mono": frame["t_mono"], "latency_ms": frame["latency_ms"],
                          "name": frame["probe"], "method": "PROBE", "status": 0, "success": frame["success"],
                          "bytes": 0, "error": frame["error"]})
@@ -171,21 +191,23 @@ def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
     return events, warnings
 
 
-def _read_samples(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    if not path.is_file():
+def _read_samples(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    path = run_dir / rundir.SAMPLES_PARQUET
+    if path.is_file():
+        frame, warnings = _read_parquet(path, ("t_mono", "latency_ms", "success")), []
+    elif (run_dir / rundir.SAMPLES_CSV).is_file():  # a run killed before it turned its samples into Parquet
+        from chaos.load import samples_table
+
+        frame = samples_table(run_dir / rundir.SAMPLES_CSV).to_pandas()
+        warnings = [f"{path.name} is missing: {len(frame)} request(s) read from {rundir.SAMPLES_CSV} "
+                    "(the run did not finish)"]
+    else:
         return _empty_samples(), [f"{path.name} is missing: no requests to judge"]
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # a truncated parquet raises pyarrow's own error types
-        return _empty_samples(), [f"{path.name} could not be read ({type(exc).__name__})"]
-    missing = [c for c in ("t_mono", "latency_ms", "success") if c not in frame.columns]
-    if missing:
-        raise RunDirError(f"{path}: missing column(s) {', '.join(missing)}")
     for column in SAMPLE_COLUMNS:
         if column not in frame.columns:
             frame[column] = _empty_samples()[column].reindex(frame.index)
     frame = frame.sort_values("t_mono", kind="stable").reset_index(drop=True)
-    return frame, []
+    return frame, warnings
 
 
 def _empty_samples() -> pd.DataFrame:

@@ -321,15 +321,15 @@ def report(run_dir):
     """Render the reports of a run dir again (pure: needs no Docker). Exit 2, writing nothing, when this
     harness cannot read the run dir (a file missing, a schema version it does not know)."""
     from chaos.report import render_all
-    from chaos.rundir import RunDirError, missing_optional
+    from chaos.rundir import RunDirError, gaps
 
     try:
         written = render_all(Path(run_dir))
     except RunDirError as exc:
         err.print(f"chaos report: {exc}", markup=False)
         sys.exit(exc.exit_code)
-    for name in missing_optional(Path(run_dir)):
-        err.print(f"chaos report: {Path(run_dir) / name} not found: rendered with no requests", markup=False)
+    for line in gaps(Path(run_dir)):  # a killed run's dir: rendered from what it has, and says what it lacks
+        err.print(f"chaos report: {line}", markup=False)
     for kind, path in written.items():
         console.print(f"{kind}: {path}", markup=False)
 

@@ -7,6 +7,7 @@ loaded beside the user's locustfile; the harness only reads the CSV the recorder
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -25,13 +26,12 @@ import pyarrow.parquet as pq
 
 from chaos import attribution
 from chaos.load_protocol import ARRIVALS_USER, COLUMNS, SCENARIO_USER
+from chaos.rundir import SAMPLES_CSV, written_atomically
 
 HERE = Path(__file__).parent
 RECORDER = HERE / "locust_recorder.py"
 ARRIVALS = HERE / "locust_arrivals.py"
 SCENARIO = HERE / "locust_scenario.py"
-SAMPLES_CSV = "samples.csv"
-SAMPLES_PARQUET = "samples.parquet"
 
 SCHEMA = pa.schema([
     ("t_wall", pa.float64()), ("t_mono", pa.float64()), ("latency_ms", pa.float64()),
@@ -166,29 +166,30 @@ def _signal_group(pid: int, sig: int) -> None:
 
 @dataclass
 class SampleTail:
-    """Reads new rows of the streamed CSV; keeps a short window in memory for live abort rules."""
+    """Reads new rows of the streamed CSV; keeps a short window in memory for live abort rules.
+
+    Only whole records are parsed: a read may end inside a row, or inside a quoted error text that holds
+    a newline; the rest waits for the next read."""
 
     path: Path
     keep_seconds: float = 60.0
     offset: int = 0
     rows: deque = field(default_factory=deque)  # (answered at, t_mono, latency_ms, success)
     total: int = 0
-    _partial: str = ""
+    _partial: bytes = b""
 
     def poll(self) -> int:
         if not self.path.exists():
             return 0
-        with open(self.path, encoding="utf-8", newline="") as handle:
+        with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             chunk = handle.read()
             self.offset = handle.tell()
-        text = self._partial + chunk
-        lines = text.split("\n")
-        self._partial = lines.pop()
+        data = self._partial + chunk
+        end, _ = last_record_end(data)
+        self._partial = data[end:]
         added = 0
-        for row in csv.reader(lines):
-            if not row or row[0] == "t_wall":
-                continue
+        for row in sample_rows(data[:end]):
             start, latency = float(row[1]), float(row[2])
             self.rows.append((start + latency / 1000.0, start, latency, row[6] == "1"))
             added += 1
@@ -212,6 +213,46 @@ class SampleTail:
         if not len(latencies):
             return 0, 0.0, 0.0
         return len(latencies), float(1 - ok.mean()), float(np.percentile(latencies, 99))
+
+
+def last_record_end(data: bytes, quotes: int = 0) -> tuple[int, int]:
+    """(length of the longest prefix of ``data`` made of whole CSV records, quotes in ``data``), given the
+    number of quotes before it. A newline ends a record only outside quotes; the csv module doubles a quote
+    inside a field, so the parity of the quotes seen so far says whether a newline is inside one."""
+    end, start = 0, 0
+    while (newline := data.find(b"\n", start)) >= 0:
+        quotes += data.count(b'"', start, newline)
+        if quotes % 2 == 0:
+            end = newline + 1
+        start = newline + 1
+    return end, quotes + data.count(b'"', start)
+
+
+def complete_length(path: Path, tail: int = 1 << 16) -> int:
+    """Bytes of the CSV up to the end of its last whole record: a Locust killed mid-write leaves a torn
+    row. Only the last ``tail`` bytes are scanned line by line; before them the quotes are just counted."""
+    size = path.stat().st_size
+    tail_start = max(0, size - tail)
+    with open(path, "rb") as handle:
+        quotes = 0
+        while handle.tell() < tail_start:
+            quotes += handle.read(min(8 << 20, tail_start - handle.tell())).count(b'"')
+        end, _ = last_record_end(handle.read(), quotes)
+    if end == 0 and tail_start > 0:  # no record ends in the tail: a row longer than it (never written here)
+        return complete_length(path, size)
+    return tail_start + end
+
+
+def sample_rows(data: bytes):
+    """The sample rows of whole CSV records (no header; a row that is not a sample is skipped)."""
+    for row in csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")):
+        if len(row) != len(COLUMNS) or row[0] == COLUMNS[0]:
+            continue
+        try:
+            float(row[1]), float(row[2])
+        except ValueError:
+            continue
+        yield row
 
 
 def live_metric(metric: str, latencies: np.ndarray, ok: np.ndarray, seconds: float) -> float | None:
@@ -242,20 +283,39 @@ def csv_to_parquet(csv_path: Path, parquet_path: Path, events: list[dict] | None
     """Stream the CSV into Parquet in blocks so memory stays flat for long runs. Returns rows.
 
     With the run's journal ``events``, each row also gets its phase and the faults active when it
-    was sent (comma-separated fault ids)."""
+    was sent (comma-separated fault ids). Written aside and renamed: a reader, or a crash, never
+    sees half a Parquet file."""
     schema = ATTRIBUTED if events is not None else SCHEMA
-    if not csv_path.exists() or csv_path.stat().st_size == 0:
-        pq.write_table(schema.empty_table(), parquet_path)
-        return 0
+    rows = 0
+    with written_atomically(parquet_path) as partial, pq.ParquetWriter(partial, schema) as writer:
+        for batch in sample_batches(csv_path, events):
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def samples_table(csv_path: Path, events: list[dict] | None = None) -> pa.Table:
+    """The CSV as one table (a run killed before its samples became Parquet is read this way)."""
+    schema = ATTRIBUTED if events is not None else SCHEMA
+    return pa.Table.from_batches(list(sample_batches(csv_path, events)), schema)
+
+
+def sample_batches(csv_path: Path, events: list[dict] | None = None):
+    """Record batches of the CSV's whole records: a torn last row (Locust killed mid-write) is left out,
+    and an error text may hold newlines (quoted)."""
+    length = complete_length(csv_path) if csv_path.is_file() else 0
+    if length == 0:
+        return
     phases = attribution.phase_windows(events) if events is not None else None
     faults = attribution.fault_windows(events) if events is not None else None
+    schema = ATTRIBUTED if events is not None else SCHEMA
     convert = pacsv.ConvertOptions(column_types={f.name: f.type for f in SCHEMA}, strings_can_be_null=True,
                                    null_values=[""], include_columns=[f.name for f in SCHEMA],
                                    true_values=["1"], false_values=["0"])
-    reader = pacsv.open_csv(csv_path, convert_options=convert,
-                            read_options=pacsv.ReadOptions(block_size=8 << 20))
-    rows = 0
-    with pq.ParquetWriter(parquet_path, schema) as writer:
+    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip")
+    with pa.memory_map(str(csv_path)) as mapped:
+        reader = pacsv.open_csv(pa.BufferReader(mapped.read_buffer(length)), convert_options=convert,
+                                parse_options=parse, read_options=pacsv.ReadOptions(block_size=8 << 20))
         for batch in reader:
             batch = batch.select(SCHEMA.names).cast(SCHEMA)
             if events is not None:
@@ -263,6 +323,4 @@ def csv_to_parquet(csv_path: Path, parquet_path: Path, events: list[dict] | None
                 batch = pa.RecordBatch.from_arrays(
                     [*batch.columns, pa.array(attribution.label_phases(t_mono, phases), pa.string()),
                      pa.array(attribution.label_faults(t_mono, faults), pa.string())], schema=schema)
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
+            yield batch

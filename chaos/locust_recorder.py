@@ -54,8 +54,13 @@ def _take_rows() -> list[tuple]:
 def _write(rows: list) -> None:
     writer = _state.get("writer")
     if writer is not None and rows:
-        writer.writerows(rows)
-        _state["file"].flush()
+        try:
+            writer.writerows(rows)
+            _state["file"].flush()
+        except OSError:
+            # A full disk: the harness sees its journal fail too and ends the run. This greenlet must live on,
+            # watching for the harness's end; the rows that do not fit are dropped.
+            _state.pop("writer", None)
 
 
 def _flusher(environment) -> None:
@@ -99,4 +104,7 @@ def _close(**_kwargs):
     handle = _state.pop("file", None)
     _state.pop("writer", None)
     if handle:
-        handle.close()
+        try:
+            handle.close()
+        except OSError:
+            pass  # a full disk: the rows still buffered are lost (see _write)

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
-PROBES_PARQUET = "probes.parquet"
+from chaos.rundir import written_atomically
+
 SCHEMA = pa.schema([("t_wall", pa.float64()), ("t_mono", pa.float64()), ("probe", pa.string()),
                     ("success", pa.bool_()), ("latency_ms", pa.float64()), ("value", pa.string()),
                     ("error", pa.string())])
@@ -199,5 +200,6 @@ class Prober:
         with self._lock:
             rows = sorted(self.results, key=lambda r: r.t_mono)
         columns = {name: [getattr(r, name) for r in rows] for name in SCHEMA.names}
-        pq.write_table(pa.table(columns, schema=SCHEMA), path)
+        with written_atomically(path) as partial:  # a reader, or a crash, never sees half of it
+            pq.write_table(pa.table(columns, schema=SCHEMA), partial)
         return len(rows)

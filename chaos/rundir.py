@@ -29,8 +29,10 @@ Compatibility rule
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from chaos import __version__
 from chaos.journal import SCHEMA_VERSION
@@ -39,8 +41,10 @@ CURRENT = SCHEMA_VERSION
 # version n -> a function turning an event of version n into one of version n + 1 (pure, returns a new dict)
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 REQUIRED = ("plan.json", "journal.jsonl")
-OPTIONAL = ("samples.parquet",)  # a run without it renders, every check inconclusive
 JOURNAL = "journal.jsonl"
+SAMPLES_PARQUET = "samples.parquet"  # may be missing: its requests are then read from SAMPLES_CSV, if there
+SAMPLES_CSV = "samples.csv"  # streamed by Locust during the run; turned into SAMPLES_PARQUET at its end
+PROBES_PARQUET = "probes.parquet"
 MISSING = object()  # an event with no "v"
 
 
@@ -48,6 +52,19 @@ class RunDirError(ValueError):
     """The run dir is missing a file analysis needs, a file cannot be read, or its version is not readable."""
 
     exit_code = 2
+
+
+@contextmanager
+def written_atomically(path: Path) -> Iterator[Path]:
+    """A path beside ``path`` to write to; renamed onto ``path`` only when the block ends without error, removed
+    otherwise: a reader, or a crash, never sees half a file, and a failed write leaves the old one."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def readable_versions(current: int = CURRENT, migrations=None) -> list[int]:
@@ -66,8 +83,31 @@ def missing_files(run_dir: Path) -> list[str]:
     return [name for name in REQUIRED if not (run_dir / name).is_file()]
 
 
-def missing_optional(run_dir: Path) -> list[str]:
-    return [name for name in OPTIONAL if not (run_dir / name).is_file()]
+def gaps(run_dir: Path) -> list[str]:
+    """What a run dir lacks that a finished run has, one line each (a run killed before its end): the
+    report renders from what is there."""
+    run_dir = Path(run_dir)
+    lines = []
+    if not (run_dir / SAMPLES_PARQUET).is_file():
+        lines.append(f"{run_dir / SAMPLES_PARQUET} not found: " +
+                     (f"requests read from {SAMPLES_CSV} (the run did not finish)"
+                      if (run_dir / SAMPLES_CSV).is_file() else "rendered with no requests"))
+    events, _ = parse_journal((run_dir / JOURNAL).read_text(encoding="utf-8", errors="replace"))
+    if not any(e.get("event") == "run_ended" for e in events):
+        run_id = next((e.get("run_id") for e in events if e.get("event") == "run_started"), None) or run_dir.name
+        lines.append(f"{run_dir / JOURNAL}: no run_ended: the harness stopped before the end of the run "
+                     f"(killed?); `chaos clean --run {run_id}` reverts the faults it left")
+    if _plans_probes(run_dir) and not (run_dir / PROBES_PARQUET).is_file():
+        lines.append(f"{run_dir / PROBES_PARQUET} not found: the probes' checks are inconclusive")
+    return lines
+
+
+def _plans_probes(run_dir: Path) -> bool:
+    try:
+        plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # already said by the reader
+    return isinstance(plan, dict) and bool(plan.get("probes"))
 
 
 def missing_text(run_dir: Path, missing: list[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import time
@@ -17,18 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
+
 from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
 from chaos import ledger
 from chaos.journal import Journal, read_journal
 from chaos.live import Status
-from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet, live_metric
+from chaos.load import LoadProcess, SampleTail, csv_to_parquet, live_metric
 from chaos.plan import Plan
 from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
-from chaos.probes import PROBES_PARQUET, Prober
-from chaos.system import System, engine
+from chaos.probes import Prober
+from chaos.rundir import PROBES_PARQUET, SAMPLES_CSV, SAMPLES_PARQUET
+from chaos.system import ROLE, RUN, System, engine
 
 TICK = 0.05
 ABORT_CHECK_EVERY = 0.5
@@ -39,6 +43,7 @@ STEP_GUARD = 0.05
 MAX_CHECK_DELAY = 0.25
 LIVE_WINDOW = 5.0  # seconds of requests behind the live throughput, error rate and p99
 ABORT_MIN_REQUESTS = 5  # a stalled system completes few requests: demand few
+MIN_FREE_BYTES = 64 << 10  # less, and the next flush of Locust's sample buffer (64 KiB) may fail
 
 
 @dataclass
@@ -98,15 +103,19 @@ class Runner:
         self.tail: SampleTail | None = None
         self.active: dict[str, fault_families.Fault] = {}
         self.faults: dict[str, fault_families.Fault] = {}
+        self.lost_links: set[str] = set()  # links whose Toxiproxy container died during the run
         self._signals = StopSignals(on_ignored=self._on_late_signal)
 
     # ---- entry -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        self.run_dir.mkdir(parents=True, exist_ok=False)
-        link_latest(self.run_dir)
-        (self.run_dir / "plan.json").write_text(json.dumps(self.plan.to_json(), indent=2) + "\n")
-        self.journal = Journal(self.run_dir / "journal.jsonl", self.plan.secret_values)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+            link_latest(self.run_dir)
+            (self.run_dir / "plan.json").write_text(json.dumps(self.plan.to_json(), indent=2) + "\n")
+            self.journal = Journal(self.run_dir / "journal.jsonl", self.plan.secret_values)
+        except OSError as exc:  # nothing started yet: nothing to revert or remove
+            return RunResult(self.run_dir, "error", 4, error=_unwritable(exc, self.run_dir) + ": nothing was started")
         self._signals.install()
         outcome, error, interrupted_by = "completed", None, None
         try:
@@ -137,11 +146,12 @@ class Runner:
             outcome, error = "error", str(exc)
         except Exception as exc:  # noqa: BLE001 - recorded, reported, and the system still torn down
             outcome, error = "error", f"{exc.__class__.__name__}: {exc}"
-            (self.run_dir / "logs").mkdir(exist_ok=True)
-            (self.run_dir / "logs" / "harness-traceback.txt").write_text(traceback.format_exc())
+            _save_traceback(self.run_dir)
         finally:
             self._signals.cleaning_up()
             self._teardown()
+            if self.journal.failed and outcome != "error":  # it failed during the teardown
+                outcome, error = "error", self._journal_lost()
             self.journal.append("run_ended", outcome=outcome, error=error)
             self.journal.close()
             if not self.active:  # a fault that could not be reverted stays registered for `chaos clean`
@@ -191,6 +201,10 @@ class Runner:
             if now >= next_abort_check and not _step_due_soon(pending, t0, now, next_abort_check):
                 next_abort_check = now + ABORT_CHECK_EVERY
                 self.tail.poll()
+                if self.journal.failed:
+                    raise EnvironmentProblem(self._journal_lost())
+                self._check_disk()
+                self._check_links()  # before the abort rules: a cut link is the harness's fault, not the system's
                 if not self.load.running():
                     raise EnvironmentProblem(f"the load generator stopped early (see {self.run_dir}/logs/locust.log)")
                 self.on_status(self._status(now - t0, now))
@@ -203,6 +217,30 @@ class Runner:
             if pending:
                 time.sleep(min(TICK, max(0.0, t0 + pending[0].at - time.monotonic())))
         return "completed"
+
+    def _journal_lost(self) -> str:
+        return f"{self.journal.failure()}: the run stopped there"
+
+    def _check_disk(self) -> None:
+        """A run dir's disk that is full ends the run now: Locust's samples stop being written at once (they are
+        lost), while the journal may go on filling its last page for minutes."""
+        space = os.statvfs(self.run_dir)
+        free = space.f_bavail * space.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise EnvironmentProblem(f"the run dir's disk is full ({free} bytes free): {self.run_dir}: the run "
+                                     "stopped there")
+
+    def _check_links(self) -> None:
+        """Every link's Toxiproxy container still runs: one that died (killed, out of memory, removed) cut its
+        link, and took its toxics with it. The run cannot go on: an environment error, naming the link."""
+        running = {c.id for c in self.system.client.containers.list(
+            filters={"label": [f"{RUN}={self.system.plan.run_id}", f"{ROLE}=link"], "status": "running"})}
+        lost = {name: proxy for name, proxy in self.system.proxies.items() if proxy.container_id not in running}
+        if lost:
+            self.lost_links |= set(lost)
+            raise EnvironmentProblem("; ".join(f"link {name}: its Toxiproxy container "
+                                               f"{_container_state(self.system.client, proxy.container_id)}: the "
+                                               "link is cut and its faults went with it" for name, proxy in lost.items()))
 
     def _status(self, elapsed: float, now: float) -> Status:
         window = next((w for w in self.plan.timeline if w.start <= elapsed < w.end), None)
@@ -271,7 +309,12 @@ class Runner:
         if fault is None:
             return
         # e.g. {"not_healthy": [...]} when a restarted container stays unhealthy; a rehearsal injected nothing
-        outcome = {"rehearsed": True} if self.rehearse else (fault.revert() or {})
+        if self.rehearse:
+            outcome = {"rehearsed": True}
+        elif self.lost_links and fault.plan.family == "link" and fault.plan.target in self.lost_links:
+            outcome = {"gone": "its link's Toxiproxy container died, and the toxics in it"}  # as `chaos clean` sees it
+        else:
+            outcome = fault.revert() or {}
         del self.active[fault_id]
         self.journal.append("fault_reverted", fault_id=fault_id, reason=reason, **outcome)
         self.on_progress(f"reverted {fault.plan.name} ({reason})")
@@ -347,7 +390,15 @@ class Runner:
                 time.sleep(0.5)
 
     def _finish(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
-        csv_path = self.run_dir / "samples.csv"
+        try:
+            return self._write_results(outcome, error, interrupted_by)
+        except OSError as exc:  # a full disk: the teardown is done, the samples stay in samples.csv
+            unwritten = (f"the reports could not be written ({_reason(exc)}): `chaos report {self.run_dir}` once "
+                         "there is room")
+            return RunResult(self.run_dir, "error", 4, error=f"{error}; {unwritten}" if error else unwritten)
+
+    def _write_results(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
+        csv_path = self.run_dir / SAMPLES_CSV
         csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal(self.run_dir / "journal.jsonl"))
         csv_path.unlink(missing_ok=True)
         scrub_run_files(self.run_dir, self.plan.secret_values)  # Locust wrote these, not the journal
@@ -384,6 +435,32 @@ def link_latest(run_dir: Path) -> None:
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(run_dir.name)
     temporary.replace(latest)
+
+
+def _unwritable(exc: OSError, run_dir: Path) -> str:
+    return f"the run dir could not be written ({_reason(exc)}): {exc.filename or run_dir}"
+
+
+def _reason(exc: OSError) -> str:
+    """The system's words for it (pyarrow's errors bury the errno in a longer text)."""
+    found = re.search(r"\[errno (\d+)\]", str(exc))
+    return os.strerror(int(found.group(1))) if found else exc.strerror or str(exc)
+
+
+def _save_traceback(run_dir: Path) -> None:
+    try:
+        (run_dir / "logs").mkdir(exist_ok=True)
+        (run_dir / "logs" / "harness-traceback.txt").write_text(traceback.format_exc())
+    except OSError:
+        pass  # a full disk: the error itself is journaled (if it can be) and printed
+
+
+def _container_state(client, container_id: str) -> str:
+    try:
+        state = client.containers.get(container_id).attrs["State"]
+    except docker.errors.NotFound:
+        return f"{container_id[:12]} was removed"
+    return f"{container_id[:12]} is {state.get('Status')} (exit code {state.get('ExitCode')})"
 
 
 def _git_revision(path: Path) -> str | None:

@@ -115,7 +115,8 @@ def _scrub_samples(path: Path, secrets: list[str]) -> bool:
             table = table.set_column(index, table.field(index), cleaned)
             dirty = True
     if dirty:
-        tmp = path.with_name(f".{path.name}.scrub")
-        pq.write_table(table, tmp)
-        tmp.replace(path)
+        from chaos.rundir import written_atomically
+
+        with written_atomically(path) as partial:
+            pq.write_table(table, partial)
     return dirty

@@ -9,12 +9,11 @@ the plan's secrets; each rendered text is scrubbed once more before it is writte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from chaos.analysis import analyse, load_run, scrub, scrub_text, secrets_of
+from chaos.rundir import written_atomically
 
 FILES = {"html": "report.html", "md": "report.md", "junit": "junit.xml", "json": "summary.json"}
 COMPARE_FILES = {"html": "compare.html", "md": "compare.md", "json": "compare.json"}
@@ -86,15 +85,8 @@ def write_comparison(comparison: dict, out_dir: str | Path, formats=("html", "md
 
 def _write_atomically(path: Path, text: str) -> None:
     """A reader (or a crash) never sees half a report: write aside, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with written_atomically(path) as partial:
+        partial.write_text(text, encoding="utf-8", newline="\n")
 
 
 __all__ = ["COMPARE_FILES", "FILES", "render_all", "write_comparison"]

@@ -39,6 +39,20 @@ def shop_head(name: str, users: int, phases: str = QUICK_PHASES, *, link: bool =
             + ("links:\n  - api -> redis:6379\n" if link else "") + shop_load(users, phases, locustfile))
 
 
+# The shop's inventory service, started skewable (libfaketime preloaded), as an entry of `targets.services`.
+SKEWABLE_INVENTORY = """\
+    inventory:  # the shop's own, started skewable
+      image: chaos-shop-inventory:1
+      clock: skewable
+      environment: {REDIS_HOST: redis, REDIS_PORT: "6379", RESERVATION_TTL_S: "30"}
+      depends_on: {redis: {condition: service_healthy}}
+      healthcheck:
+        test: [CMD, python3, -c, "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/health', timeout=1)"]
+        interval: 500ms
+        retries: 60
+"""
+
+
 # A short experiment on the shop (v1): phases of seconds, one latency fault on api -> redis.
 SHORT = shop_head("e2e-${CASE}", 5, SHORT_PHASES,
                   locustfile="${LOCUSTFILE:-@REPO@/targets/shop/locustfile.py}") + """\
@@ -162,12 +176,14 @@ def published_port(container, port: int) -> int:
     return next(int(b["HostPort"]) for b in bindings if b.get("HostPort"))
 
 
-def toxiproxy_state(client, run_id: str) -> dict[str, dict]:
+def toxiproxy_state(client, run_id: str, running_only: bool = False) -> dict[str, dict]:
     """Every proxy of every link container of the run, as Toxiproxy's own API lists it: name -> proxy."""
     import urllib.request
 
     proxies = {}
     for container in run_containers(client, run_id, "link"):
+        if running_only and container.status != "running":
+            continue
         api = f"http://127.0.0.1:{published_port(container, 8474)}/proxies"
         with urllib.request.urlopen(api, timeout=5) as response:
             proxies.update(json.load(response))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from e2e_support import (
     REPO,
+    SKEWABLE_INVENTORY,
     assert_nothing_left,
     cgroup_limits,
     chaos_command,
@@ -42,15 +43,7 @@ name: e2e-matrix-${CASE}
 targets:
   compose: @REPO@/targets/shop/compose.yaml
   services:
-    inventory:  # the shop's own, started skewable
-      image: chaos-shop-inventory:1
-      clock: skewable
-      environment: {REDIS_HOST: redis, REDIS_PORT: "6379", RESERVATION_TTL_S: "30"}
-      depends_on: {redis: {condition: service_healthy}}
-      healthcheck:
-        test: [CMD, python3, -c, "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/health', timeout=1)"]
-        interval: 500ms
-        retries: 60
+""" + SKEWABLE_INVENTORY + """\
     spare-pause: {image: chaos-base:bookworm, command: [sleep, infinity]}
     spare-kill: {image: chaos-base:bookworm, command: [sleep, infinity]}
     spare-limits: {image: chaos-base:bookworm, command: [sleep, infinity]}

@@ -36,6 +36,7 @@ def bare_runner(tmp_path, faults) -> Runner:
     runner.system = runner.shared_system = None
     runner.rehearse = runner.keep_system = False
     runner.late_signal = None
+    runner.lost_links = set()
     runner.messages = []
     runner.on_progress = runner.messages.append
     runner._signals = StopSignals(on_ignored=runner._on_late_signal)
