@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import signal
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -198,7 +199,9 @@ steady_state:
   - {name: reads answer, metric: latency.max, max: 60s, phases: [baseline]}
 report: {formats: [json]}
 """
-KILLS = 20
+# 20 moments take some 7 minutes on a busy 2-core machine: the suite kills at 8 (2 per stage);
+# CHAOS_SIGKILL_MOMENTS=20 runs the full set (as measured for issue 16).
+KILLS = int(os.environ.get("CHAOS_SIGKILL_MOMENTS", "8"))
 SEED = 16
 # Stage of the run -> the journal event it starts with (None: the harness's own start).
 STAGES = {"start": None, "faults": "fault_ledgered", "reverts": "fault_reverted", "teardown": "load_stopped"}
@@ -276,8 +279,8 @@ def kill_once(client, tmp_path: Path, experiment_file: Path, case: str, stage: s
     return in_stage and not ended_first
 
 
-def test_sigkill_at_20_moments_then_clean_leaves_nothing(tmp_path, docker_client):
-    """Two runs at a time (each its own experiment name, run id and report dir): some 2.5 minutes here."""
+def test_sigkill_at_seeded_moments_then_clean_leaves_nothing(tmp_path, docker_client):
+    """Two runs at a time (each its own experiment name, run id and report dir)."""
     experiment_file = tmp_path / "killed.yaml"
     experiment_file.write_text(KILLED.replace("@REPO@", str(REPO)))
     started = time.monotonic()
@@ -287,4 +290,4 @@ def test_sigkill_at_20_moments_then_clean_leaves_nothing(tmp_path, docker_client
                                                           f"{numbered[0]:02d}", *numbered[1]), enumerate(moments)))
     print(f"\n{KILLS} SIGKILLs and cleans in {time.monotonic() - started:.0f}s; landed in their stage: "
           f"{[(stage, ok) for (stage, _), ok in zip(moments, landed)]}")
-    assert sum(landed) >= KILLS - 2, f"most kills must land inside their stage of a run: {landed}"
+    assert sum(landed) >= KILLS - max(1, KILLS // 10), f"most kills must land inside their stage of a run: {landed}"
