@@ -8,9 +8,9 @@ networks, volumes (the clock volume among them), iptables chains, Locust process
 
 from __future__ import annotations
 
+import os
 import random
 import signal
-import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
