@@ -88,7 +88,7 @@ def compose_files(draw):
     compose = {"services": services}
     if draw(st.booleans()):
         # Compose itself refuses other project names (and names the file and line)
-        compose["name"] = draw(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,19}", fullmatch=True))
+        compose["name"] = draw(st.from_regex(r"[a-z][a-z0-9_-]{0,19}", fullmatch=True))  # 0o0 is a number to Go
     return compose
 
 
