@@ -93,7 +93,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chaos import rundir
+from chaos import metrics, rundir
+from chaos.metrics import METRICS, QUANTILES, describe, format_range, format_value
 from chaos.rundir import RunDirError
 from chaos.secrets import ordered, secret_env_values
 from chaos.secrets import scrub_text as _scrub_text
@@ -104,11 +105,6 @@ RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_WINDOWS = 5
 BIN_RATIO = 1.01
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
-METRICS = (
-    "count", "throughput", "error_rate", "success_rate",
-    *(f"latency.{k}" for k in QUANTILES), "latency.max", "latency.mean",
-)
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none", "other")
 RECOVERY_WINDOWS = 3
 BAND_FACTOR, BAND_ADD_MS, BAND_ERROR_ADD = 1.2, 20.0, 0.01
@@ -370,26 +366,15 @@ class _Slice:
         return np.bincount(self.win[mask], minlength=len(self.durations)).astype(float)
 
     def observed(self, metric: str) -> float | None:
-        if metric == "count":
-            return float(self.n)
-        if metric == "throughput":
-            return self.n / self.duration if self.duration > 0 else None
-        if self.n == 0:
-            return None
-        if metric == "error_rate":
-            return float(1.0 - self.ok.mean())
-        if metric == "success_rate":
-            return float(self.ok.mean())
-        if metric == "latency.max":
-            return float(self.lat.max())
-        if metric == "latency.mean":
-            return float(self.lat.mean())
+        registered = metrics.REGISTRY[metric]
+        if registered.quantile is None or self.n == 0:
+            return registered.of(self.lat, self.ok, self.duration)
         if self._quantiles is None:  # one partial sort for all quantiles
             self._quantiles = dict(zip(QUANTILES, np.quantile(self.lat, list(QUANTILES.values()))))
-        return float(self._quantiles[metric.split(".")[1]])
+        return float(self._quantiles[registered.short])
 
     def interval(self, metric: str) -> tuple[float | None, float | None]:
-        if metric in ("count", "latency.max"):
+        if not metrics.has_interval(metric):
             value = self.observed(metric)
             return value, value
         if not self.enough_windows:
@@ -403,8 +388,7 @@ class _Slice:
         if metric == "latency.mean":
             sums = np.bincount(self.win, weights=self.lat, minlength=len(self.durations))
             return _ratio_ci(self.weights, sums, self.n_w)
-        q = QUANTILES[metric.split(".")[1]]
-        boot = self._bootstrap_quantiles()[list(QUANTILES.values()).index(q)]
+        boot = self._bootstrap_quantiles()[list(QUANTILES).index(metrics.REGISTRY[metric].short)]
         lo, hi = _percentile_ci(boot)
         observed = self.observed(metric)
         if lo is None or observed is None:
@@ -776,18 +760,19 @@ def _judge(sl: _Slice, metric: str, op: str, threshold: float):
     """(verdict, evidence, shortfall); shortfall says why the data is too thin, or None."""
     if sl.n == 0:
         return "inconclusive", None, "no requests"
-    if metric in ("count", "latency.max"):
+    registered = metrics.REGISTRY[metric]
+    if not registered.interval:
         value = sl.observed(metric)
         good = value <= threshold if op == "<=" else value >= threshold
         return ("held" if good else "deviated"), None, None
     if not sl.enough_windows:
         return "inconclusive", None, f"only {sl.windows_with_data} window(s) with requests, needs {MIN_WINDOWS}"
-    if metric.startswith("latency.p"):
-        q = QUANTILES[metric.split(".")[1]]
+    if registered.quantile is not None:
+        q = registered.quantile
         tail = q if op == ">=" else 1 - q
-        needed = math.ceil(1 / min(q, 1 - q) - 1e-9)
-        if sl.n < needed:
-            return "inconclusive", None, f"only {sl.n} requests, {metric.split('.')[1]} needs at least {needed}"
+        if sl.n < registered.needs_requests:
+            return "inconclusive", None, (f"only {sl.n} requests, {registered.short} needs at least "
+                                          f"{registered.needs_requests}")
         beyond = sl.lat < threshold if op == ">=" else sl.lat > threshold
         lo, hi = _proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
         evidence = {"kind": "faster_than_threshold" if op == ">=" else "slower_than_threshold",
@@ -804,52 +789,7 @@ def _judge(sl: _Slice, metric: str, op: str, threshold: float):
     return verdict, None, None
 
 
-# ---------------------------------------------------------------- wording (shared with reports)
-
-METRIC_LABELS = {
-    "count": "request count", "throughput": "throughput", "error_rate": "error rate",
-    "success_rate": "success rate", "latency.p50": "p50 latency", "latency.p90": "p90 latency",
-    "latency.p95": "p95 latency", "latency.p99": "p99 latency", "latency.p999": "p99.9 latency",
-    "latency.max": "max latency", "latency.mean": "mean latency",
-}
-
-
-def describe(metric: str, name_filter: str | None = None) -> str:
-    label = METRIC_LABELS.get(metric, metric)
-    return f"{label} of {name_filter}" if name_filter else label
-
-
-def _unit_scale(metric: str, values) -> tuple[float, str, int]:
-    if metric.startswith("latency."):
-        top = max((abs(v) for v in values if v is not None), default=0.0)
-        if top >= 1000:
-            return 1000.0, " s", 2
-        return 1.0, " ms", 0 if top >= 100 else 1 if top >= 10 else 2
-    if metric in ("error_rate", "success_rate"):
-        top = max((abs(v) for v in values if v is not None), default=0.0) * 100
-        return 0.01, " %", 1 if top >= 10 else 2 if top >= 0.1 else 3
-    if metric == "throughput":
-        return 1.0, " req/s", 1
-    return 1.0, "", 0
-
-
-def format_value(metric: str, value: float | None) -> str:
-    return format_range(metric, value)
-
-
-def format_range(metric: str, *values: float | None) -> str:
-    """Values of one metric in one shared unit: ``880–990 ms``; ``–`` when unknown."""
-    if not values or all(v is None for v in values):
-        return "–"
-    scale, unit, digits = _unit_scale(metric, values)
-    text = "–".join("?" if v is None else _number(v / scale, digits) for v in values)
-    return text + unit
-
-
-def _number(value: float, digits: int) -> str:
-    text = f"{value:,.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
+# ---------------------------------------------------------------- wording
 
 def _check_reason(check: dict, shortfall: str | None) -> str:
     what = f"{describe(check['metric'], check['filter'])} in phase {check['phase']}"
@@ -858,7 +798,7 @@ def _check_reason(check: dict, shortfall: str | None) -> str:
     if shortfall:
         return f"{what} could not be judged: {shortfall}"
     observed = format_value(metric, check["observed"])
-    has_ci = check["ci_low"] is not None and metric not in ("count", "latency.max")
+    has_ci = check["ci_low"] is not None and metrics.has_interval(metric)
     ci = f" (CI {format_range(metric, check['ci_low'], check['ci_high'])})" if has_ci else ""
     side = {"held": "under" if op == "<=" else "over",
             "deviated": "above" if op == "<=" else "below"}.get(check["verdict"])

@@ -74,7 +74,6 @@ import numpy as np
 from chaos.analysis import (
     CONFIDENCE,
     MIN_WINDOWS,
-    QUANTILES,
     WINDOW_S,
     PhaseWindows,
     RunDirError,
@@ -90,10 +89,10 @@ from chaos.analysis import (
     scrub,
     secrets_of,
 )
+from chaos.metrics import COMPARED, REGISTRY, describe
 from chaos.rundir import check_run_dir
 
 SCHEMA = "chaos.compare/1"
-METRICS = ("error_rate", "latency.p50", "latency.p95", "latency.p99", "throughput")
 SKIPPED_PHASES = ("warmup",)
 RESAMPLES = 4000
 ALPHA = 0.05  # family-wise, per candidate
@@ -122,10 +121,10 @@ def parse_tolerances(values: list[str] | tuple[str, ...]) -> tuple[float, tuple[
         if not name:
             default = fraction
             continue
-        metric = name if name in METRICS else f"latency.{name}" if f"latency.{name}" in METRICS else None
+        metric = next((m for m in COMPARED if name in (m, REGISTRY[m].short)), None)
         if metric is None:
             raise ValueError(f"{value!r}: unknown metric {name!r} "
-                             f"(one of {', '.join(METRICS)}; p50, p95, p99 also work)")
+                             f"(one of {', '.join(COMPARED)}; p50, p95, p99 also work)")
         per_metric[metric] = fraction
     return default, tuple(sorted(per_metric.items()))
 
@@ -313,13 +312,7 @@ class _PhaseSide:
         return float(sum(r.durations.sum() for r in self.runs))
 
     def observed(self, metric: str) -> float | None:
-        if metric == "throughput":
-            return self.requests / self.duration if self.duration > 0 else None
-        if not self.requests:
-            return None
-        if metric == "error_rate":
-            return float(1.0 - self.ok.mean())
-        return float(np.quantile(self.latency_ms, QUANTILES[metric.split(".")[1]]))
+        return REGISTRY[metric].of(self.latency_ms, self.ok, self.duration)
 
 
 def _phase_side(phases: list[PhaseWindows]) -> _PhaseSide:
@@ -369,8 +362,8 @@ def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: _Bins, rng: np.random.G
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {"error_rate": np.where(n > 0, errors / np.maximum(n, 1), np.nan),
                "throughput": np.where(duration > 0, n / np.maximum(duration, 1e-12), np.nan)}
-    latency = [m for m in METRICS if m.startswith("latency.")]
-    for metric, values in zip(latency, _histogram_quantiles(hist, used, bins, [QUANTILES[m[8:]] for m in latency])):
+    latency = [m for m in COMPARED if REGISTRY[m].quantile is not None]
+    for metric, values in zip(latency, _histogram_quantiles(hist, used, bins, [REGISTRY[m].quantile for m in latency])):
         out[metric] = values
     return out
 
@@ -458,11 +451,9 @@ def shortfall(metric: str, cell: _PhaseSide | None, who: str) -> str | None:
         return f"no requests in {who}"
     if cell.windows_with_data < MIN_WINDOWS:
         return f"only {cell.windows_with_data} window(s) with requests in {who}, needs {MIN_WINDOWS}"
-    if metric.startswith("latency."):
-        q = QUANTILES[metric.split(".")[1]]
-        needed = math.ceil(1 / min(q, 1 - q) - 1e-9)
-        if cell.requests < needed:
-            return f"only {cell.requests} requests in {who}, {metric.split('.')[1]} needs at least {needed}"
+    needed = REGISTRY[metric].needs_requests
+    if cell.requests < needed:
+        return f"only {cell.requests} requests in {who}, {REGISTRY[metric].short} needs at least {needed}"
     return None
 
 
@@ -536,8 +527,7 @@ def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
         lo, hi = min(lo, nlo), max(hi, nhi)
         above = max(above, _newcombe_p(ka, na, kb, nb, band[1], "above"))
         below = max(below, _newcombe_p(ka, na, kb, nb, band[0], "below"))
-    higher_is_worse = metric != "throughput"
-    up, down = ("worse", "better") if higher_is_worse else ("better", "worse")
+    up, down = ("better", "worse") if REGISTRY[metric].higher_is_better else ("worse", "better")
     row.update(effect=effect, ci_low=lo, ci_high=hi, tolerance=tolerance, band_low=band[0], band_high=band[1],
                p=min(1.0, 2 * min(above, below)), direction=up if above < below else down)
     return row
@@ -632,7 +622,7 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
     bins = _Bins(all_lat)
     used = _fill_histograms(list(cells.values()), latencies, bins)
     # the smallest bootstrap p-value is about 2 / resamples: it must stay under Holm's strictest level
-    family = groups * len(phase_order) * len(METRICS)
+    family = groups * len(phase_order) * len(COMPARED)
     resamples = max(settings.resamples, math.ceil(4 * family / ALPHA))
     boots = {key: _bootstrap(cell, used, bins, _rng(title, key, runs_per_side), resamples)
              for key, cell in cells.items()}
@@ -644,7 +634,7 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
             boots[(s, phase)] = _borrow_spread(boots[(s, phase)], donor, rng)
     rows = []
     for phase in phase_order:
-        for metric in METRICS:
+        for metric in COMPARED:
             values = []
             for s in range(len(sides)):
                 cell = cells.get((s, phase))
@@ -751,8 +741,6 @@ def _timeline(loaded: list[list | None]) -> dict:
 
 # ---------------------------------------------------------------- wording
 
-METRIC_NAMES = {"error_rate": "error rate", "latency.p50": "p50 latency", "latency.p95": "p95 latency",
-                "latency.p99": "p99 latency", "throughput": "throughput"}
 
 
 def format_change(row: dict, *values: float | None) -> str:
@@ -781,7 +769,7 @@ def tolerance_text(row: dict) -> str:
 
 
 def _reason(row: dict) -> str:
-    what = f"{METRIC_NAMES[row['metric']]} in phase {row['phase']}"
+    what = f"{describe(row['metric'])} in phase {row['phase']}"
     change = format_change(row, row["effect"])
     ci = format_change(row, row["ci_low"], row["ci_high"])
     tolerance = tolerance_text(row)
@@ -798,7 +786,7 @@ def _reason(row: dict) -> str:
 
 
 def _row_label(row: dict) -> str:
-    return f"{row['phase']} · {METRIC_NAMES[row['metric']]}"
+    return f"{row['phase']} · {describe(row['metric'])}"
 
 
 def _overall(counts: dict) -> str:
@@ -820,7 +808,7 @@ def _headline(pairs: list[dict], experiments: list[dict]) -> str:
         lead = f"{pair['candidate']} against {pair['baseline']}: {counts}"
         if pair["verdict"] in ("worse", "better") and worst:
             top = max(worst, key=lambda r: abs(r["effect"] / r["tolerance"]) if r["tolerance"] else 0)
-            lead += f"; largest: {METRIC_NAMES[top['metric']]} in {top['phase']} {format_change(top, top['effect'])}"
+            lead += f"; largest: {describe(top['metric'])} in {top['phase']} {format_change(top, top['effect'])}"
         parts.append(lead + ".")
     return " ".join(parts)
 

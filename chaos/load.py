@@ -214,27 +214,6 @@ class SampleTail:
         return len(latencies), float(1 - ok.mean()), float(np.percentile(latencies, 99))
 
 
-def live_metric(metric: str, latencies: np.ndarray, ok: np.ndarray, seconds: float) -> float | None:
-    """A hypothesis metric over a live window (no interval: the verdict comes from the analysis)."""
-    if not len(latencies):
-        return None
-    if metric == "count":
-        return float(len(latencies))
-    if metric == "throughput":
-        return len(latencies) / max(seconds, 1e-9)
-    if metric == "error_rate":
-        return float(1 - ok.mean())
-    if metric == "success_rate":
-        return float(ok.mean())
-    statistic = metric.removeprefix("latency.")
-    if statistic == "max":
-        return float(latencies.max())
-    if statistic == "mean":
-        return float(latencies.mean())
-    quantile = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}[statistic]
-    return float(np.percentile(latencies, quantile))
-
-
 ATTRIBUTED = SCHEMA.append(pa.field("phase", pa.string())).append(pa.field("faults", pa.string()))
 
 

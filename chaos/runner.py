@@ -20,10 +20,10 @@ from pathlib import Path
 from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
-from chaos import ledger
+from chaos import ledger, metrics
 from chaos.journal import Journal, read_journal
 from chaos.live import Status
-from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet, live_metric
+from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet
 from chaos.plan import Plan
 from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
@@ -206,7 +206,9 @@ class Runner:
 
     def _status(self, elapsed: float, now: float) -> Status:
         window = next((w for w in self.plan.timeline if w.start <= elapsed < w.end), None)
-        count, error_rate, p99 = self.tail.window(LIVE_WINDOW, now)
+        recent = self.tail.recent(LIVE_WINDOW, now)
+        shown = {name: metrics.live_value(name, *recent, LIVE_WINDOW) or 0.0
+                 for name in ("throughput", "error_rate", "latency.p99")}
         hypotheses = []
         if window is not None:
             so_far = min(elapsed - window.start, self.tail.keep_seconds)
@@ -216,15 +218,16 @@ class Runner:
                     continue
                 if hypothesis.get("probe"):
                     probe_latencies, probe_ok = self.prober.recent(hypothesis["probe"], now - so_far)
-                    value = live_metric(hypothesis["metric"], probe_latencies, probe_ok, so_far)
+                    value = metrics.live_value(hypothesis["metric"], probe_latencies, probe_ok, so_far)
                 else:
-                    value = live_metric(hypothesis["metric"], latencies, ok, so_far)
+                    value = metrics.live_value(hypothesis["metric"], latencies, ok, so_far)
                 hypotheses.append((f"{hypothesis['name']}: {hypothesis['metric']}", _live_state(hypothesis, value)))
         return Status(elapsed=elapsed, total=self.plan.duration, phase=window.phase if window else None,
                       phase_left=(window.end - elapsed) if window else 0.0,
                       active_faults=[fault.plan.name + (" (rehearsed)" if self.rehearse else "")
                                      for fault in self.active.values()],
-                      throughput=count / LIVE_WINDOW, error_rate=error_rate, p99_ms=p99, hypotheses=hypotheses)
+                      throughput=shown["throughput"], error_rate=shown["error_rate"], p99_ms=shown["latency.p99"],
+                      hypotheses=hypotheses)
 
     def _in_warmup(self, elapsed: float) -> bool:
         return any(w.phase == "warmup" and w.start <= elapsed < w.end for w in self.plan.timeline)

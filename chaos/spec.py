@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from chaos import compose, service_config, spec_errors, units
+from chaos import compose, metrics, service_config, spec_errors, units
 from chaos.errors import Problem, SpecError
 from chaos.yamlsource import Source, dotted, load_yaml, load_yaml_text
 
@@ -37,11 +37,6 @@ Bytes = Annotated[int, BeforeValidator(units.parse_size_bytes)]
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 LINK = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*->\s*([A-Za-z0-9_.-]+):(\d{1,5})\s*$")
-METRICS = (
-    "count", "throughput", "error_rate", "success_rate",
-    "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.p999",
-    "latency.max", "latency.mean",
-)
 PHASES = ("warmup", "baseline", "fault", "recovery")
 EDGE = "load"
 
@@ -869,13 +864,11 @@ class ContainerProbe(ProbeSpec):
 
 
 Probe = Annotated[Union[HttpProbe, TcpProbe, CommandProbe, PythonProbe, ContainerProbe], Field(discriminator="type")]
-PROBE_METRICS = ("success_rate", "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.max",
-                 "latency.mean", "count")
 
 
 class Hypothesis(Strict):
     name: str
-    metric: Literal[METRICS]  # type: ignore[valid-type]
+    metric: Literal[metrics.METRICS]  # type: ignore[valid-type]
     max: float | str | None = None
     min: float | str | None = None
     phases: list[Literal[PHASES]] = Field(default_factory=lambda: ["baseline", "fault", "recovery"])  # type: ignore[valid-type]
@@ -890,29 +883,16 @@ class Hypothesis(Strict):
         return self
 
     def bound(self, which: str) -> float | None:
-        return metric_value(self.metric, getattr(self, which))
+        return metrics.bound(self.metric, getattr(self, which))
 
 
 class AbortRule(Strict):
-    metric: Literal[METRICS]  # type: ignore[valid-type]
+    metric: Literal[metrics.METRICS]  # type: ignore[valid-type]
     max: float | str
     for_: Duration = Field(5.0, alias="for")
 
     def threshold(self) -> float:
-        return metric_value(self.metric, self.max)
-
-
-def metric_value(metric: str, value: float | str | None) -> float | None:
-    """A threshold in the metric's own unit: fractions for rates, milliseconds for latency."""
-    if value is None:
-        return None
-    if metric in ("error_rate", "success_rate"):
-        return units.parse_fraction(value)
-    if metric.startswith("latency."):
-        return units.parse_milliseconds(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise ValueError(f"{value!r} is not a number")
+        return metrics.bound(self.metric, self.max)
 
 
 class Report(Strict):
@@ -1163,9 +1143,9 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
                 hint = difflib.get_close_matches(hypothesis.probe, probe_names, n=1)
                 more = f" (did you mean '{hint[0]}'?)" if hint else f" (probes: {', '.join(probe_names) or 'none'})"
                 problems.append(source.problem(("steady_state", i, "probe"), f"no probe named {hypothesis.probe!r}{more}"))
-            if hypothesis.metric not in PROBE_METRICS:
+            if hypothesis.metric not in metrics.PROBE:
                 problems.append(source.problem(("steady_state", i, "metric"),
-                                               f"a probe gives {', '.join(PROBE_METRICS)}"))
+                                               f"a probe gives {', '.join(metrics.PROBE)}"))
         for which in ("max", "min"):
             try:
                 hypothesis.bound(which)
