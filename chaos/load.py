@@ -206,13 +206,6 @@ class SampleTail:
         latencies = np.fromiter((lat for lat, _ in recent), float, len(recent))
         return latencies, np.fromiter((ok for _, ok in recent), bool, len(recent))
 
-    def window(self, seconds: float, now: float | None = None) -> tuple[int, float, float]:
-        """(count, error_rate, p99 ms) of requests answered in the last ``seconds``."""
-        latencies, ok = self.recent(seconds, now)
-        if not len(latencies):
-            return 0, 0.0, 0.0
-        return len(latencies), float(1 - ok.mean()), float(np.percentile(latencies, 99))
-
 
 ATTRIBUTED = SCHEMA.append(pa.field("phase", pa.string())).append(pa.field("faults", pa.string()))
 

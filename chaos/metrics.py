@@ -94,8 +94,13 @@ class Metric:
     compute: Callable | None = None  # (latencies ms, success flags, seconds) -> value; None: the quantile
     quantile: float | None = None  # latency quantiles: q of p_q
     interval: bool = True  # count and max are descriptive: one request over the bound *is* a deviation
-    live: bool = True  # means over an abort rule's trailing window what it means over a phase
     higher_is_better: bool = False
+    not_live: str = ""  # why it cannot be judged over an abort rule's trailing window; "" when it can
+
+    @property
+    def live(self) -> bool:
+        """Means over an abort rule's trailing window what it means over a phase."""
+        return not self.not_live
 
     @property
     def short(self) -> str:
@@ -132,8 +137,9 @@ def _latency(key: str, q: float, label: str) -> Metric:
 
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in (
-    # a count over a trailing window is another quantity than over a phase (it grows with the window)
-    Metric("count", "request count", REQUESTS, _count, interval=False, live=False),
+    Metric("count", "request count", REQUESTS, _count, interval=False,
+           not_live="a request count is a phase's total: over the rule's trailing window it grows with the "
+                    "window (watch throughput instead)"),
     Metric("throughput", "throughput", PER_SECOND, _throughput, higher_is_better=True),
     Metric("error_rate", "error rate", FRACTION, _error_rate),
     Metric("success_rate", "success rate", FRACTION, _success_rate, higher_is_better=True),

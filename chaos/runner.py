@@ -196,7 +196,7 @@ class Runner:
                 self.on_status(self._status(now - t0, now))
                 if self._in_warmup(now - t0):
                     continue
-                broken = self._broken_abort_rule(now)
+                broken = broken_abort_rule(self.plan.abort, self.tail, now)
                 if broken:
                     self._abort(broken)
                     return "aborted"
@@ -296,16 +296,6 @@ class Runner:
             for fault_id in ids:
                 pool.submit(self._attempt, lambda fid=fault_id: self._revert(fid, reason), f"revert {fault_id}")
 
-    def _broken_abort_rule(self, now: float) -> dict | None:
-        for rule in self.plan.abort:
-            count, error_rate, p99 = self.tail.window(rule["for"], now)
-            if count < ABORT_MIN_REQUESTS:
-                continue
-            observed = {"error_rate": error_rate, "latency.p99": p99}.get(rule["metric"])
-            if observed is not None and observed > rule["max"]:
-                return {**rule, "observed": observed}
-        return None
-
     def _abort(self, rule: dict) -> None:
         self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
                             metric=rule["metric"], observed=rule["observed"], threshold=rule["max"])
@@ -370,6 +360,19 @@ class Runner:
     def _on_late_signal(self, signum: int) -> None:
         self.late_signal = signum  # already reverting and tearing down: ignored, but told
         self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
+
+
+def broken_abort_rule(rules: list[dict], tail: SampleTail, now: float) -> dict | None:
+    """The first rule whose metric, over its trailing window of requests, is above its max (with the value
+    observed), or None. Every metric the registry marks live is judged the way the analysis computes it."""
+    for rule in rules:
+        latencies, ok = tail.recent(rule["for"], now)
+        if len(latencies) < ABORT_MIN_REQUESTS:
+            continue
+        observed = metrics.live_value(rule["metric"], latencies, ok, rule["for"])
+        if observed is not None and observed > rule["max"]:
+            return {**rule, "observed": observed}
+    return None
 
 
 def _live_state(hypothesis: dict, value: float | None) -> str:

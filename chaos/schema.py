@@ -216,7 +216,7 @@ DESCRIPTIONS = {
     "Hypothesis.min": "the lowest good value (same units as max)",
     "Hypothesis.phases": "the phases the check is judged in",
     "Hypothesis.weight": "the check's weight in the resilience score",
-    "AbortRule.metric": "what is watched",
+    "AbortRule.metric": "what is watched (any metric but count)",
     "AbortRule.max": "the limit (a duration for latency, a fraction for rates)",
     "AbortRule.for_": "the trailing window the metric is computed over (at least 5 requests in it)",
     "Report.dir": "where run directories are written (relative to this file)",

@@ -891,6 +891,14 @@ class AbortRule(Strict):
     max: float | str
     for_: Duration = Field(5.0, alias="for")
 
+    @field_validator("metric")
+    @classmethod
+    def _judged_live(cls, value: str) -> str:
+        reason = metrics.REGISTRY[value].not_live
+        if reason:
+            raise ValueError(f"an abort rule cannot watch {value}: {reason}")
+        return value
+
     def threshold(self) -> float:
         return metrics.bound(self.metric, self.max)
 
