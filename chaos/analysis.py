@@ -98,13 +98,21 @@ from chaos.metrics import METRICS, QUANTILES, describe, format_range, format_val
 from chaos.rundir import RunDirError
 from chaos.secrets import ordered, secret_env_values
 from chaos.secrets import scrub_text as _scrub_text
+from chaos.stats import (
+    CONFIDENCE,
+    LatencyBins,
+    grouped_quantiles,
+    histogram_quantiles,
+    percentile_ci,
+    proportion_ci,
+    ratio_ci,
+    resample_weights,
+)
 
 SCHEMA = "chaos.summary/1"
 WINDOW_S = 1.0
 RESAMPLES = 1000
-CONFIDENCE = 0.95
 MIN_WINDOWS = 5
-BIN_RATIO = 1.01
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none", "other")
 RECOVERY_WINDOWS = 3
 BAND_FACTOR, BAND_ADD_MS, BAND_ERROR_ADD = 1.2, 20.0, 0.01
@@ -242,90 +250,6 @@ def assign_segments(t_mono: np.ndarray, segments: list[Segment]) -> np.ndarray:
     return np.where(inside, idx, -1)
 
 
-# ---------------------------------------------------------------- numeric helpers
-
-def _resample_weights(rng: np.random.Generator, n_windows: int, resamples: int) -> np.ndarray:
-    """(resamples, n_windows) matrix: how often each window is drawn in each resample."""
-    draws = rng.integers(0, n_windows, size=(resamples, n_windows))
-    flat = (draws + np.arange(resamples)[:, None] * n_windows).ravel()
-    return np.bincount(flat, minlength=resamples * n_windows).reshape(resamples, n_windows).astype(float)
-
-
-def _percentile_ci(values: np.ndarray) -> tuple[float | None, float | None]:
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return None, None
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
-
-
-def _ratio_ci(weights: np.ndarray, num_w: np.ndarray, den_w: np.ndarray):
-    num, den = weights @ num_w, weights @ den_w
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return _percentile_ci(np.where(den > 0, num / np.where(den > 0, den, 1), np.nan))
-
-
-def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _proportion_ci(weights, events_w: np.ndarray, n_w: np.ndarray):
-    """Interval of a fraction of requests; see the module docstring for the rule."""
-    k, n = int(events_w.sum()), int(n_w.sum())
-    if n == 0:
-        return None, None
-    if k == 0:
-        return 0.0, min(1.0, 3.0 / n)
-    if k == n:
-        return max(0.0, 1.0 - 3.0 / n), 1.0
-    lo, hi = _ratio_ci(weights, events_w, n_w)
-    wlo, whi = _wilson(k, n)
-    return min(lo if lo is not None else wlo, wlo), max(hi if hi is not None else whi, whi)
-
-
-class _Bins:
-    """Log-spaced latency bins shared by every histogram of one analysis."""
-
-    def __init__(self, latencies: np.ndarray):
-        positive = latencies[latencies > 0]
-        self.lo = max(float(positive.min()), 1e-3) if len(positive) else 1e-3
-        hi = float(latencies.max()) if len(latencies) else 1.0
-        self.log_ratio = math.log(BIN_RATIO)
-        self.count = int(np.clip(math.ceil(math.log(max(hi, self.lo) / self.lo) / self.log_ratio) + 1, 1, 20000))
-
-    def index(self, lat: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            raw = np.floor(np.log(np.maximum(lat, self.lo) / self.lo) / self.log_ratio)
-        return np.clip(raw, 0, self.count - 1).astype(np.int64)
-
-    def value(self, position: np.ndarray) -> np.ndarray:
-        return self.lo * np.exp(position * self.log_ratio)
-
-
-def grouped_quantiles(group: np.ndarray, values: np.ndarray, n_groups: int, qs) -> np.ndarray:
-    """(len(qs), n_groups) quantiles (linear interpolation) of values per group; NaN if empty."""
-    out = np.full((len(qs), n_groups), np.nan)
-    if not len(values):
-        return out
-    order = np.lexsort((values, group))
-    v = values[order]
-    counts = np.bincount(group, minlength=n_groups)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    has = counts > 0
-    s, c = starts[has], counts[has]
-    for i, q in enumerate(qs):
-        pos = s + q * (c - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, s + c - 1)
-        frac = pos - lo
-        out[i, has] = v[lo] * (1 - frac) + v[hi] * frac
-    return out
-
-
 def _status_classes(status: np.ndarray) -> dict[str, int]:
     hundreds = status // 100
     counts = {f"{h}xx": int(np.count_nonzero(hundreds == h)) for h in (2, 3, 4, 5)}
@@ -343,14 +267,14 @@ def _seeded_rng(seed: int, key: str) -> np.random.Generator:
 class _Slice:
     """The requests of one phase (optionally one request name), cut into 1 s windows."""
 
-    def __init__(self, lat, ok, status, win, window_durations, bins: _Bins, rng):
+    def __init__(self, lat, ok, status, win, window_durations, bins: LatencyBins, rng):
         self.lat, self.ok, self.status, self.win = lat, ok, status, win
         self.durations = window_durations
         self.bins = bins
         self.n = len(lat)
         self.n_w = np.bincount(win, minlength=len(window_durations)).astype(float)
         self.windows_with_data = int(np.count_nonzero(self.n_w))
-        self.weights = _resample_weights(rng, len(window_durations), RESAMPLES)
+        self.weights = resample_weights(rng, len(window_durations), RESAMPLES)
         self._quantile_samples: np.ndarray | None = None
         self._quantiles: dict[str, float] | None = None
 
@@ -380,16 +304,16 @@ class _Slice:
         if not self.enough_windows:
             return None, None
         if metric == "throughput":
-            return _ratio_ci(self.weights, self.n_w, self.durations)
+            return ratio_ci(self.weights, self.n_w, self.durations)
         if metric == "error_rate":
-            return _proportion_ci(self.weights, self.count_where(~self.ok), self.n_w)
+            return proportion_ci(self.weights, self.count_where(~self.ok), self.n_w)
         if metric == "success_rate":
-            return _proportion_ci(self.weights, self.count_where(self.ok), self.n_w)
+            return proportion_ci(self.weights, self.count_where(self.ok), self.n_w)
         if metric == "latency.mean":
             sums = np.bincount(self.win, weights=self.lat, minlength=len(self.durations))
-            return _ratio_ci(self.weights, sums, self.n_w)
+            return ratio_ci(self.weights, sums, self.n_w)
         boot = self._bootstrap_quantiles()[list(QUANTILES).index(metrics.REGISTRY[metric].short)]
-        lo, hi = _percentile_ci(boot)
+        lo, hi = percentile_ci(boot)
         observed = self.observed(metric)
         if lo is None or observed is None:
             return lo, hi
@@ -402,19 +326,7 @@ class _Slice:
             used, dense = np.unique(codes, return_inverse=True)
             hist = np.bincount(self.win * len(used) + dense, minlength=len(self.durations) * len(used))
             resampled = self.weights @ hist.reshape(len(self.durations), len(used)).astype(float)
-            cum = np.cumsum(resampled, axis=1)
-            total = cum[:, -1]
-            rows = np.arange(len(resampled))
-            out = []
-            for q in QUANTILES.values():
-                target = q * total
-                pick = np.argmax(cum >= target[:, None], axis=1)
-                before = np.where(pick > 0, cum[rows, np.maximum(pick - 1, 0)], 0.0)
-                inside = resampled[rows, pick]
-                frac = np.clip((target - before) / np.where(inside > 0, inside, 1), 0, 1)
-                values = self.bins.value(used[pick] + frac)
-                out.append(np.where(total > 0, values, np.nan))
-            self._quantile_samples = np.array(out)
+            self._quantile_samples = np.array(histogram_quantiles(resampled, used, self.bins, list(QUANTILES.values())))
         return self._quantile_samples
 
     def metrics(self) -> dict[str, Any]:
@@ -458,7 +370,7 @@ class _Analysis:
         self.phase_names = list(dict.fromkeys(s.phase for s in self.segments))
         self.segment_of = assign_segments(self.t, self.segments)
         self.window_of = self._windows_within_phase()
-        self.bins = _Bins(self.lat)
+        self.bins = LatencyBins(self.lat)
         self._slices: dict[tuple[str, str | None], _Slice | None] = {}
 
     def _windows_within_phase(self) -> np.ndarray:
@@ -774,7 +686,7 @@ def _judge(sl: _Slice, metric: str, op: str, threshold: float):
             return "inconclusive", None, (f"only {sl.n} requests, {registered.short} needs at least "
                                           f"{registered.needs_requests}")
         beyond = sl.lat < threshold if op == ">=" else sl.lat > threshold
-        lo, hi = _proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
+        lo, hi = proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
         evidence = {"kind": "faster_than_threshold" if op == ">=" else "slower_than_threshold",
                     "fraction": float(beyond.mean()), "ci_low": lo, "ci_high": hi, "allowed": tail}
         verdict = "held" if hi <= tail else "deviated" if lo > tail else "inconclusive"

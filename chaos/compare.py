@@ -72,15 +72,10 @@ from pathlib import Path
 import numpy as np
 
 from chaos.analysis import (
-    CONFIDENCE,
     MIN_WINDOWS,
     WINDOW_S,
     PhaseWindows,
     RunDirError,
-    _Bins,
-    _percentile_ci,
-    _wilson,
-    grouped_quantiles,
     json_safe,
     load_run,
     phase_segments,
@@ -91,6 +86,17 @@ from chaos.analysis import (
 )
 from chaos.metrics import COMPARED, REGISTRY, describe
 from chaos.rundir import check_run_dir
+from chaos.stats import (
+    CONFIDENCE,
+    Z95,
+    LatencyBins,
+    grouped_quantiles,
+    histogram_quantiles,
+    newcombe,
+    newcombe_p,
+    percentile_ci,
+    wilson,
+)
 
 SCHEMA = "chaos.compare/1"
 SKIPPED_PHASES = ("warmup",)
@@ -101,7 +107,6 @@ ERROR_FLOOR = 0.005  # 0.5 percentage points
 LATENCY_FLOOR_MS = 1.0
 VERDICTS = ("worse", "better", "no change", "inconclusive")
 VERDICT_RANK = {"no change": 0, "inconclusive": 1, "better": 2, "worse": 3}
-Z95 = 1.959964
 
 
 class CompareInputError(ValueError):
@@ -327,7 +332,7 @@ def _phase_side(phases: list[PhaseWindows]) -> _PhaseSide:
     return _PhaseSide(runs, lat, ok)
 
 
-def _fill_histograms(cells: list[_PhaseSide], latencies_by_cell: list[list[np.ndarray]], bins: _Bins) -> np.ndarray:
+def _fill_histograms(cells: list[_PhaseSide], latencies_by_cell: list[list[np.ndarray]], bins: LatencyBins) -> np.ndarray:
     """Dense per-window histograms over the latency bins any cell uses; returns those bins' codes."""
     all_codes = [bins.index(lat) for lats in latencies_by_cell for lat in lats]
     used = np.unique(np.concatenate(all_codes)) if all_codes else np.empty(0, dtype=np.int64)
@@ -341,7 +346,7 @@ def _fill_histograms(cells: list[_PhaseSide], latencies_by_cell: list[list[np.nd
     return used
 
 
-def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: _Bins, rng: np.random.Generator, resamples: int) -> dict:
+def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: LatencyBins, rng: np.random.Generator, resamples: int) -> dict:
     """Resampled metric values (one array of ``resamples`` per metric): runs, then windows within runs."""
     k = len(cell.runs)
     if k > 1:
@@ -363,7 +368,7 @@ def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: _Bins, rng: np.random.G
         out = {"error_rate": np.where(n > 0, errors / np.maximum(n, 1), np.nan),
                "throughput": np.where(duration > 0, n / np.maximum(duration, 1e-12), np.nan)}
     latency = [m for m in COMPARED if REGISTRY[m].quantile is not None]
-    for metric, values in zip(latency, _histogram_quantiles(hist, used, bins, [REGISTRY[m].quantile for m in latency])):
+    for metric, values in zip(latency, histogram_quantiles(hist, used, bins, [REGISTRY[m].quantile for m in latency])):
         out[metric] = values
     return out
 
@@ -402,40 +407,13 @@ def _borrow_spread(boot: dict, donor: _PhaseSide, rng: np.random.Generator) -> d
     return out
 
 
-def _histogram_quantiles(hist: np.ndarray, used: np.ndarray, bins: _Bins, qs: list[float]) -> list[np.ndarray]:
-    """Quantiles of every row of a (draws x bins) histogram, linearly interpolated inside a bin.
-
-    Each row's cumulative share is shifted by its row number, so one sorted search finds the bin
-    of every row at once instead of a scan per quantile.
-    """
-    rows, width = hist.shape
-    if not width:
-        return [np.full(rows, np.nan) for _ in qs]
-    cum = np.cumsum(hist, axis=1)
-    total = cum[:, -1].copy()
-    empty = total <= 0
-    share = cum / np.where(empty, 1.0, total)[:, None]
-    share[:, -1] = 1.0  # exact, whatever the rounding
-    offsets = np.arange(rows, dtype=float)
-    flat = (share + offsets[:, None] * 2.0).ravel()  # rows 2 apart: no overlap between rows
-    out = []
-    for q in qs:
-        index = np.searchsorted(flat, offsets * 2.0 + q, side="left")
-        pick = np.clip(index - np.arange(rows) * width, 0, width - 1)
-        before = np.where(pick > 0, share[np.arange(rows), np.maximum(pick - 1, 0)], 0.0)
-        inside = share[np.arange(rows), pick] - before
-        frac = np.clip((q - before) / np.where(inside > 0, inside, 1.0), 0, 1)
-        out.append(np.where(empty, np.nan, bins.value(used[pick] + frac)))
-    return out
-
-
 # ---------------------------------------------------------------- one metric, candidate against baseline
 
 def _side_interval(metric: str, cell: _PhaseSide, boot: np.ndarray) -> tuple[float | None, float | None]:
-    lo, hi = _percentile_ci(boot)
+    lo, hi = percentile_ci(boot)
     if metric == "error_rate" and cell.requests:
         k = int((~cell.ok).sum())
-        wlo, whi = _wilson(k, cell.requests)
+        wlo, whi = wilson(k, cell.requests)
         lo, hi = (wlo, whi) if lo is None else (min(lo, wlo), max(hi, whi))
     observed = cell.observed(metric)
     if lo is not None and observed is not None:
@@ -455,34 +433,6 @@ def shortfall(metric: str, cell: _PhaseSide | None, who: str) -> str | None:
     if cell.requests < needed:
         return f"only {cell.requests} requests in {who}, {REGISTRY[metric].short} needs at least {needed}"
     return None
-
-
-def _newcombe(ka: int, na: int, kb: int, nb: int, z: float) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for pb - pa (Wilson intervals of each side, combined)."""
-    pa, pb = ka / na, kb / nb
-    la, ua = _wilson(ka, na, z) if z > 0 else (pa, pa)
-    lb, ub = _wilson(kb, nb, z) if z > 0 else (pb, pb)
-    d = pb - pa
-    return d - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2), d + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
-
-
-def _newcombe_p(ka: int, na: int, kb: int, nb: int, bound: float, side: str) -> float:
-    """One-sided p-value that pb - pa > bound (side "above") or < bound ("below"), by inverting the interval."""
-    d = kb / nb - ka / na
-    if (side == "above" and d <= bound) or (side == "below" and d >= bound):
-        return 1.0
-
-    def beyond(z: float) -> bool:
-        lo, hi = _newcombe(ka, na, kb, nb, z)
-        return lo > bound if side == "above" else hi < bound
-
-    lo_z, hi_z = 0.0, 40.0
-    if beyond(hi_z):
-        return 0.0
-    for _ in range(60):
-        mid = (lo_z + hi_z) / 2
-        lo_z, hi_z = (mid, hi_z) if beyond(mid) else (lo_z, mid)
-    return 0.5 * math.erfc(lo_z / math.sqrt(2))
 
 
 def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
@@ -512,7 +462,7 @@ def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
         floor = settings.latency_floor_ms / a if metric.startswith("latency.") else 0.0
         tolerance = max(settings.tolerance_for(metric), floor)
         band = (1 / (1 + tolerance) - 1, tolerance)  # a factor 1 + t either way: A against B mirrors B against A
-    lo, hi = _percentile_ci(boot)
+    lo, hi = percentile_ci(boot)
     if lo is None:
         row["reason"] = "no interval could be computed"
         return row
@@ -523,10 +473,10 @@ def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
     if metric == "error_rate":
         ka, na = int((~base.ok).sum()), base.requests
         kb, nb = int((~cand.ok).sum()), cand.requests
-        nlo, nhi = _newcombe(ka, na, kb, nb, Z95)
+        nlo, nhi = newcombe(ka, na, kb, nb, Z95)
         lo, hi = min(lo, nlo), max(hi, nhi)
-        above = max(above, _newcombe_p(ka, na, kb, nb, band[1], "above"))
-        below = max(below, _newcombe_p(ka, na, kb, nb, band[0], "below"))
+        above = max(above, newcombe_p(ka, na, kb, nb, band[1], "above"))
+        below = max(below, newcombe_p(ka, na, kb, nb, band[0], "below"))
     up, down = ("better", "worse") if REGISTRY[metric].higher_is_better else ("worse", "better")
     row.update(effect=effect, ci_low=lo, ci_high=hi, tolerance=tolerance, band_low=band[0], band_high=band[1],
                p=min(1.0, 2 * min(above, below)), direction=up if above < below else down)
@@ -619,7 +569,7 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
                 cells[(s, phase)] = _phase_side(present)
                 latencies.append([p.latency_ms for p in present])
     all_lat = np.concatenate([lat for group in latencies for lat in group]) if latencies else np.empty(0)
-    bins = _Bins(all_lat)
+    bins = LatencyBins(all_lat)
     used = _fill_histograms(list(cells.values()), latencies, bins)
     # the smallest bootstrap p-value is about 2 / resamples: it must stay under Holm's strictest level
     family = groups * len(phase_order) * len(COMPARED)
