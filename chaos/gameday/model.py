@@ -7,7 +7,6 @@ the experiments it names, as ``FILE:LINE:COLUMN: field.path: message``. Pure: re
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import typing
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from chaos import spec, units
-from chaos.errors import Problem, SpecError
+from chaos.errors import Problem, SpecError, did_you_mean
 from chaos.gameday import schedule
 from chaos.spec import LoadedExperiment, Strict
 from chaos.yamlsource import Source, load_yaml
@@ -301,9 +300,7 @@ def _problem(source: Source, error: dict) -> Problem:
     path = _data_path(error["loc"], source.data)
     if error["type"] == "extra_forbidden":
         fields = _field_names(path[:-1])
-        hint = difflib.get_close_matches(str(path[-1]), fields, n=1)
-        more = (f" (did you mean '{hint[0]}'?)" if hint
-                else f" (expected one of: {', '.join(fields)})" if fields else "")
+        more = did_you_mean(str(path[-1]), fields, f" (expected one of: {', '.join(fields)})" if fields else "")
         return source.problem(path, f"unknown field{more}")
     if error["type"] == "missing":
         return source.problem(path, "is required")
@@ -367,8 +364,8 @@ def _schedule_problems(plan: GameDaySpec, source: Source) -> list[Problem]:
         try:
             ZoneInfo(rule.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            hint = difflib.get_close_matches(rule.timezone, sorted(available_timezones()), n=1)
-            more = f" (did you mean '{hint[0]}'?)" if hint else " (an IANA name such as Europe/Berlin or UTC)"
+            more = did_you_mean(rule.timezone, sorted(available_timezones()),
+                                " (an IANA name such as Europe/Berlin or UTC)")
             problems.append(source.problem(where + ("timezone",), f"unknown time zone {rule.timezone!r}{more}"))
     if rule.cron is not None:
         message = schedule.cron_problem(rule.cron)
@@ -482,8 +479,7 @@ def _cross_check(plan: GameDaySpec, source: Source, services: dict[str, spec.Ser
         for name, wanted in step.loaded.services.items():
             have = services.get(name)
             if have is None:
-                hint = difflib.get_close_matches(name, list(services), n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else f" (it has: {', '.join(services)})"
+                more = did_you_mean(name, services, f" (it has: {', '.join(services)})")
                 problems.append(source.problem(("steps", i, "experiment"), f"the experiment uses service {name!r}, "
                                                                            f"which the day's system has not{more}"))
             elif have.image != wanted.image and ATTACHED not in (have.image, wanted.image):
