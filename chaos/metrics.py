@@ -12,6 +12,7 @@ Pure, and light to import (numpy only once a value is computed): the experiment 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,19 @@ def _number_bound(value: object) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     raise ValueError(f"{value!r} is not a number")
+
+
+_PER_SECOND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:req\s*)?/\s*s\s*$", re.IGNORECASE)
+
+
+def _rate_bound(value: object) -> float:
+    """Requests per second: ``10/s``, ``10 req/s`` or a bare number."""
+    match = _PER_SECOND.match(value) if isinstance(value, str) else None
+    if match:
+        return float(match.group(1))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{value!r} is not a rate (expected e.g. 10/s, or a bare number of requests per second)")
 
 
 def _top(values) -> float:
@@ -53,7 +67,7 @@ class Unit:
 
 
 REQUESTS = Unit("requests", _number_bound, lambda values: (1.0, "", 0))
-PER_SECOND = Unit("requests per second", _number_bound,
+PER_SECOND = Unit("requests per second (write `10/s` or a bare number)", _rate_bound,
                   lambda values: (1.0, " req/s", 1))
 FRACTION = Unit("fraction of requests (write `1%` or `0.01`)", units.parse_fraction, _percent_scale)
 MILLISECONDS = Unit("milliseconds (write `500ms`, `1s` or a bare number of ms)", units.parse_milliseconds, _ms_scale)
