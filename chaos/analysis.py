@@ -93,22 +93,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chaos import rundir
+from chaos import metrics, rundir
+from chaos.metrics import METRICS, QUANTILES, describe, format_range, format_value
 from chaos.rundir import RunDirError
 from chaos.secrets import ordered, secret_env_values
 from chaos.secrets import scrub_text as _scrub_text
+from chaos.stats import (
+    CONFIDENCE,
+    LatencyBins,
+    grouped_quantiles,
+    histogram_quantiles,
+    percentile_ci,
+    proportion_ci,
+    ratio_ci,
+    resample_weights,
+)
 
 SCHEMA = "chaos.summary/1"
 WINDOW_S = 1.0
 RESAMPLES = 1000
-CONFIDENCE = 0.95
 MIN_WINDOWS = 5
-BIN_RATIO = 1.01
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
-METRICS = (
-    "count", "throughput", "error_rate", "success_rate",
-    *(f"latency.{k}" for k in QUANTILES), "latency.max", "latency.mean",
-)
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none", "other")
 RECOVERY_WINDOWS = 3
 BAND_FACTOR, BAND_ADD_MS, BAND_ERROR_ADD = 1.2, 20.0, 0.01
@@ -268,90 +272,6 @@ def assign_segments(t_mono: np.ndarray, segments: list[Segment]) -> np.ndarray:
     return np.where(inside, idx, -1)
 
 
-# ---------------------------------------------------------------- numeric helpers
-
-def _resample_weights(rng: np.random.Generator, n_windows: int, resamples: int) -> np.ndarray:
-    """(resamples, n_windows) matrix: how often each window is drawn in each resample."""
-    draws = rng.integers(0, n_windows, size=(resamples, n_windows))
-    flat = (draws + np.arange(resamples)[:, None] * n_windows).ravel()
-    return np.bincount(flat, minlength=resamples * n_windows).reshape(resamples, n_windows).astype(float)
-
-
-def _percentile_ci(values: np.ndarray) -> tuple[float | None, float | None]:
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return None, None
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
-
-
-def _ratio_ci(weights: np.ndarray, num_w: np.ndarray, den_w: np.ndarray):
-    num, den = weights @ num_w, weights @ den_w
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return _percentile_ci(np.where(den > 0, num / np.where(den > 0, den, 1), np.nan))
-
-
-def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _proportion_ci(weights, events_w: np.ndarray, n_w: np.ndarray):
-    """Interval of a fraction of requests; see the module docstring for the rule."""
-    k, n = int(events_w.sum()), int(n_w.sum())
-    if n == 0:
-        return None, None
-    if k == 0:
-        return 0.0, min(1.0, 3.0 / n)
-    if k == n:
-        return max(0.0, 1.0 - 3.0 / n), 1.0
-    lo, hi = _ratio_ci(weights, events_w, n_w)
-    wlo, whi = _wilson(k, n)
-    return min(lo if lo is not None else wlo, wlo), max(hi if hi is not None else whi, whi)
-
-
-class _Bins:
-    """Log-spaced latency bins shared by every histogram of one analysis."""
-
-    def __init__(self, latencies: np.ndarray):
-        positive = latencies[latencies > 0]
-        self.lo = max(float(positive.min()), 1e-3) if len(positive) else 1e-3
-        hi = float(latencies.max()) if len(latencies) else 1.0
-        self.log_ratio = math.log(BIN_RATIO)
-        self.count = int(np.clip(math.ceil(math.log(max(hi, self.lo) / self.lo) / self.log_ratio) + 1, 1, 20000))
-
-    def index(self, lat: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            raw = np.floor(np.log(np.maximum(lat, self.lo) / self.lo) / self.log_ratio)
-        return np.clip(raw, 0, self.count - 1).astype(np.int64)
-
-    def value(self, position: np.ndarray) -> np.ndarray:
-        return self.lo * np.exp(position * self.log_ratio)
-
-
-def grouped_quantiles(group: np.ndarray, values: np.ndarray, n_groups: int, qs) -> np.ndarray:
-    """(len(qs), n_groups) quantiles (linear interpolation) of values per group; NaN if empty."""
-    out = np.full((len(qs), n_groups), np.nan)
-    if not len(values):
-        return out
-    order = np.lexsort((values, group))
-    v = values[order]
-    counts = np.bincount(group, minlength=n_groups)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    has = counts > 0
-    s, c = starts[has], counts[has]
-    for i, q in enumerate(qs):
-        pos = s + q * (c - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, s + c - 1)
-        frac = pos - lo
-        out[i, has] = v[lo] * (1 - frac) + v[hi] * frac
-    return out
-
-
 def _status_classes(status: np.ndarray) -> dict[str, int]:
     hundreds = status // 100
     counts = {f"{h}xx": int(np.count_nonzero(hundreds == h)) for h in (2, 3, 4, 5)}
@@ -369,14 +289,14 @@ def _seeded_rng(seed: int, key: str) -> np.random.Generator:
 class _Slice:
     """The requests of one phase (optionally one request name), cut into 1 s windows."""
 
-    def __init__(self, lat, ok, status, win, window_durations, bins: _Bins, rng):
+    def __init__(self, lat, ok, status, win, window_durations, bins: LatencyBins, rng):
         self.lat, self.ok, self.status, self.win = lat, ok, status, win
         self.durations = window_durations
         self.bins = bins
         self.n = len(lat)
         self.n_w = np.bincount(win, minlength=len(window_durations)).astype(float)
         self.windows_with_data = int(np.count_nonzero(self.n_w))
-        self.weights = _resample_weights(rng, len(window_durations), RESAMPLES)
+        self.weights = resample_weights(rng, len(window_durations), RESAMPLES)
         self._quantile_samples: np.ndarray | None = None
         self._quantiles: dict[str, float] | None = None
 
@@ -392,42 +312,30 @@ class _Slice:
         return np.bincount(self.win[mask], minlength=len(self.durations)).astype(float)
 
     def observed(self, metric: str) -> float | None:
-        if metric == "count":
-            return float(self.n)
-        if metric == "throughput":
-            return self.n / self.duration if self.duration > 0 else None
-        if self.n == 0:
-            return None
-        if metric == "error_rate":
-            return float(1.0 - self.ok.mean())
-        if metric == "success_rate":
-            return float(self.ok.mean())
-        if metric == "latency.max":
-            return float(self.lat.max())
-        if metric == "latency.mean":
-            return float(self.lat.mean())
+        registered = metrics.REGISTRY[metric]
+        if registered.quantile is None or self.n == 0:
+            return registered.of(self.lat, self.ok, self.duration)
         if self._quantiles is None:  # one partial sort for all quantiles
             self._quantiles = dict(zip(QUANTILES, np.quantile(self.lat, list(QUANTILES.values()))))
-        return float(self._quantiles[metric.split(".")[1]])
+        return float(self._quantiles[registered.short])
 
     def interval(self, metric: str) -> tuple[float | None, float | None]:
-        if metric in ("count", "latency.max"):
+        if not metrics.has_interval(metric):
             value = self.observed(metric)
             return value, value
         if not self.enough_windows:
             return None, None
         if metric == "throughput":
-            return _ratio_ci(self.weights, self.n_w, self.durations)
+            return ratio_ci(self.weights, self.n_w, self.durations)
         if metric == "error_rate":
-            return _proportion_ci(self.weights, self.count_where(~self.ok), self.n_w)
+            return proportion_ci(self.weights, self.count_where(~self.ok), self.n_w)
         if metric == "success_rate":
-            return _proportion_ci(self.weights, self.count_where(self.ok), self.n_w)
+            return proportion_ci(self.weights, self.count_where(self.ok), self.n_w)
         if metric == "latency.mean":
             sums = np.bincount(self.win, weights=self.lat, minlength=len(self.durations))
-            return _ratio_ci(self.weights, sums, self.n_w)
-        q = QUANTILES[metric.split(".")[1]]
-        boot = self._bootstrap_quantiles()[list(QUANTILES.values()).index(q)]
-        lo, hi = _percentile_ci(boot)
+            return ratio_ci(self.weights, sums, self.n_w)
+        boot = self._bootstrap_quantiles()[list(QUANTILES).index(metrics.REGISTRY[metric].short)]
+        lo, hi = percentile_ci(boot)
         observed = self.observed(metric)
         if lo is None or observed is None:
             return lo, hi
@@ -440,19 +348,7 @@ class _Slice:
             used, dense = np.unique(codes, return_inverse=True)
             hist = np.bincount(self.win * len(used) + dense, minlength=len(self.durations) * len(used))
             resampled = self.weights @ hist.reshape(len(self.durations), len(used)).astype(float)
-            cum = np.cumsum(resampled, axis=1)
-            total = cum[:, -1]
-            rows = np.arange(len(resampled))
-            out = []
-            for q in QUANTILES.values():
-                target = q * total
-                pick = np.argmax(cum >= target[:, None], axis=1)
-                before = np.where(pick > 0, cum[rows, np.maximum(pick - 1, 0)], 0.0)
-                inside = resampled[rows, pick]
-                frac = np.clip((target - before) / np.where(inside > 0, inside, 1), 0, 1)
-                values = self.bins.value(used[pick] + frac)
-                out.append(np.where(total > 0, values, np.nan))
-            self._quantile_samples = np.array(out)
+            self._quantile_samples = np.array(histogram_quantiles(resampled, used, self.bins, list(QUANTILES.values())))
         return self._quantile_samples
 
     def metrics(self) -> dict[str, Any]:
@@ -496,7 +392,7 @@ class _Analysis:
         self.phase_names = list(dict.fromkeys(s.phase for s in self.segments))
         self.segment_of = assign_segments(self.t, self.segments)
         self.window_of = self._windows_within_phase()
-        self.bins = _Bins(self.lat)
+        self.bins = LatencyBins(self.lat)
         self._slices: dict[tuple[str, str | None], _Slice | None] = {}
 
     def _windows_within_phase(self) -> np.ndarray:
@@ -798,20 +694,21 @@ def _judge(sl: _Slice, metric: str, op: str, threshold: float):
     """(verdict, evidence, shortfall); shortfall says why the data is too thin, or None."""
     if sl.n == 0:
         return "inconclusive", None, "no requests"
-    if metric in ("count", "latency.max"):
+    registered = metrics.REGISTRY[metric]
+    if not registered.interval:
         value = sl.observed(metric)
         good = value <= threshold if op == "<=" else value >= threshold
         return ("held" if good else "deviated"), None, None
     if not sl.enough_windows:
         return "inconclusive", None, f"only {sl.windows_with_data} window(s) with requests, needs {MIN_WINDOWS}"
-    if metric.startswith("latency.p"):
-        q = QUANTILES[metric.split(".")[1]]
+    if registered.quantile is not None:
+        q = registered.quantile
         tail = q if op == ">=" else 1 - q
-        needed = math.ceil(1 / min(q, 1 - q) - 1e-9)
-        if sl.n < needed:
-            return "inconclusive", None, f"only {sl.n} requests, {metric.split('.')[1]} needs at least {needed}"
+        if sl.n < registered.needs_requests:
+            return "inconclusive", None, (f"only {sl.n} requests, {registered.short} needs at least "
+                                          f"{registered.needs_requests}")
         beyond = sl.lat < threshold if op == ">=" else sl.lat > threshold
-        lo, hi = _proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
+        lo, hi = proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
         evidence = {"kind": "faster_than_threshold" if op == ">=" else "slower_than_threshold",
                     "fraction": float(beyond.mean()), "ci_low": lo, "ci_high": hi, "allowed": tail}
         verdict = "held" if hi <= tail else "deviated" if lo > tail else "inconclusive"
@@ -826,52 +723,7 @@ def _judge(sl: _Slice, metric: str, op: str, threshold: float):
     return verdict, None, None
 
 
-# ---------------------------------------------------------------- wording (shared with reports)
-
-METRIC_LABELS = {
-    "count": "request count", "throughput": "throughput", "error_rate": "error rate",
-    "success_rate": "success rate", "latency.p50": "p50 latency", "latency.p90": "p90 latency",
-    "latency.p95": "p95 latency", "latency.p99": "p99 latency", "latency.p999": "p99.9 latency",
-    "latency.max": "max latency", "latency.mean": "mean latency",
-}
-
-
-def describe(metric: str, name_filter: str | None = None) -> str:
-    label = METRIC_LABELS.get(metric, metric)
-    return f"{label} of {name_filter}" if name_filter else label
-
-
-def _unit_scale(metric: str, values) -> tuple[float, str, int]:
-    if metric.startswith("latency."):
-        top = max((abs(v) for v in values if v is not None), default=0.0)
-        if top >= 1000:
-            return 1000.0, " s", 2
-        return 1.0, " ms", 0 if top >= 100 else 1 if top >= 10 else 2
-    if metric in ("error_rate", "success_rate"):
-        top = max((abs(v) for v in values if v is not None), default=0.0) * 100
-        return 0.01, " %", 1 if top >= 10 else 2 if top >= 0.1 else 3
-    if metric == "throughput":
-        return 1.0, " req/s", 1
-    return 1.0, "", 0
-
-
-def format_value(metric: str, value: float | None) -> str:
-    return format_range(metric, value)
-
-
-def format_range(metric: str, *values: float | None) -> str:
-    """Values of one metric in one shared unit: ``880–990 ms``; ``–`` when unknown."""
-    if not values or all(v is None for v in values):
-        return "–"
-    scale, unit, digits = _unit_scale(metric, values)
-    text = "–".join("?" if v is None else _number(v / scale, digits) for v in values)
-    return text + unit
-
-
-def _number(value: float, digits: int) -> str:
-    text = f"{value:,.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
+# ---------------------------------------------------------------- wording
 
 def _check_reason(check: dict, shortfall: str | None) -> str:
     what = f"{describe(check['metric'], check['filter'])} in phase {check['phase']}"
@@ -880,7 +732,7 @@ def _check_reason(check: dict, shortfall: str | None) -> str:
     if shortfall:
         return f"{what} could not be judged: {shortfall}"
     observed = format_value(metric, check["observed"])
-    has_ci = check["ci_low"] is not None and metric not in ("count", "latency.max")
+    has_ci = check["ci_low"] is not None and metrics.has_interval(metric)
     ci = f" (CI {format_range(metric, check['ci_low'], check['ci_high'])})" if has_ci else ""
     side = {"held": "under" if op == "<=" else "over",
             "deviated": "above" if op == "<=" else "below"}.get(check["verdict"])

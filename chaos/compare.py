@@ -72,16 +72,10 @@ from pathlib import Path
 import numpy as np
 
 from chaos.analysis import (
-    CONFIDENCE,
     MIN_WINDOWS,
-    QUANTILES,
     WINDOW_S,
     PhaseWindows,
     RunDirError,
-    _Bins,
-    _percentile_ci,
-    _wilson,
-    grouped_quantiles,
     json_safe,
     load_run,
     phase_segments,
@@ -90,10 +84,21 @@ from chaos.analysis import (
     scrub,
     secrets_of,
 )
+from chaos.metrics import COMPARED, REGISTRY, describe
 from chaos.rundir import check_run_dir
+from chaos.stats import (
+    CONFIDENCE,
+    Z95,
+    LatencyBins,
+    grouped_quantiles,
+    histogram_quantiles,
+    newcombe,
+    newcombe_p,
+    percentile_ci,
+    wilson,
+)
 
 SCHEMA = "chaos.compare/1"
-METRICS = ("error_rate", "latency.p50", "latency.p95", "latency.p99", "throughput")
 SKIPPED_PHASES = ("warmup",)
 RESAMPLES = 4000
 ALPHA = 0.05  # family-wise, per candidate
@@ -102,7 +107,6 @@ ERROR_FLOOR = 0.005  # 0.5 percentage points
 LATENCY_FLOOR_MS = 1.0
 VERDICTS = ("worse", "better", "no change", "inconclusive")
 VERDICT_RANK = {"no change": 0, "inconclusive": 1, "better": 2, "worse": 3}
-Z95 = 1.959964
 
 
 class CompareInputError(ValueError):
@@ -122,10 +126,10 @@ def parse_tolerances(values: list[str] | tuple[str, ...]) -> tuple[float, tuple[
         if not name:
             default = fraction
             continue
-        metric = name if name in METRICS else f"latency.{name}" if f"latency.{name}" in METRICS else None
+        metric = next((m for m in COMPARED if name in (m, REGISTRY[m].short)), None)
         if metric is None:
             raise ValueError(f"{value!r}: unknown metric {name!r} "
-                             f"(one of {', '.join(METRICS)}; p50, p95, p99 also work)")
+                             f"(one of {', '.join(COMPARED)}; p50, p95, p99 also work)")
         per_metric[metric] = fraction
     return default, tuple(sorted(per_metric.items()))
 
@@ -313,13 +317,7 @@ class _PhaseSide:
         return float(sum(r.durations.sum() for r in self.runs))
 
     def observed(self, metric: str) -> float | None:
-        if metric == "throughput":
-            return self.requests / self.duration if self.duration > 0 else None
-        if not self.requests:
-            return None
-        if metric == "error_rate":
-            return float(1.0 - self.ok.mean())
-        return float(np.quantile(self.latency_ms, QUANTILES[metric.split(".")[1]]))
+        return REGISTRY[metric].of(self.latency_ms, self.ok, self.duration)
 
 
 def _phase_side(phases: list[PhaseWindows]) -> _PhaseSide:
@@ -334,7 +332,7 @@ def _phase_side(phases: list[PhaseWindows]) -> _PhaseSide:
     return _PhaseSide(runs, lat, ok)
 
 
-def _fill_histograms(cells: list[_PhaseSide], latencies_by_cell: list[list[np.ndarray]], bins: _Bins) -> np.ndarray:
+def _fill_histograms(cells: list[_PhaseSide], latencies_by_cell: list[list[np.ndarray]], bins: LatencyBins) -> np.ndarray:
     """Dense per-window histograms over the latency bins any cell uses; returns those bins' codes."""
     all_codes = [bins.index(lat) for lats in latencies_by_cell for lat in lats]
     used = np.unique(np.concatenate(all_codes)) if all_codes else np.empty(0, dtype=np.int64)
@@ -348,7 +346,7 @@ def _fill_histograms(cells: list[_PhaseSide], latencies_by_cell: list[list[np.nd
     return used
 
 
-def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: _Bins, rng: np.random.Generator, resamples: int) -> dict:
+def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: LatencyBins, rng: np.random.Generator, resamples: int) -> dict:
     """Resampled metric values (one array of ``resamples`` per metric): runs, then windows within runs."""
     k = len(cell.runs)
     if k > 1:
@@ -369,8 +367,8 @@ def _bootstrap(cell: _PhaseSide, used: np.ndarray, bins: _Bins, rng: np.random.G
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {"error_rate": np.where(n > 0, errors / np.maximum(n, 1), np.nan),
                "throughput": np.where(duration > 0, n / np.maximum(duration, 1e-12), np.nan)}
-    latency = [m for m in METRICS if m.startswith("latency.")]
-    for metric, values in zip(latency, _histogram_quantiles(hist, used, bins, [QUANTILES[m[8:]] for m in latency])):
+    latency = [m for m in COMPARED if REGISTRY[m].quantile is not None]
+    for metric, values in zip(latency, histogram_quantiles(hist, used, bins, [REGISTRY[m].quantile for m in latency])):
         out[metric] = values
     return out
 
@@ -409,40 +407,13 @@ def _borrow_spread(boot: dict, donor: _PhaseSide, rng: np.random.Generator) -> d
     return out
 
 
-def _histogram_quantiles(hist: np.ndarray, used: np.ndarray, bins: _Bins, qs: list[float]) -> list[np.ndarray]:
-    """Quantiles of every row of a (draws x bins) histogram, linearly interpolated inside a bin.
-
-    Each row's cumulative share is shifted by its row number, so one sorted search finds the bin
-    of every row at once instead of a scan per quantile.
-    """
-    rows, width = hist.shape
-    if not width:
-        return [np.full(rows, np.nan) for _ in qs]
-    cum = np.cumsum(hist, axis=1)
-    total = cum[:, -1].copy()
-    empty = total <= 0
-    share = cum / np.where(empty, 1.0, total)[:, None]
-    share[:, -1] = 1.0  # exact, whatever the rounding
-    offsets = np.arange(rows, dtype=float)
-    flat = (share + offsets[:, None] * 2.0).ravel()  # rows 2 apart: no overlap between rows
-    out = []
-    for q in qs:
-        index = np.searchsorted(flat, offsets * 2.0 + q, side="left")
-        pick = np.clip(index - np.arange(rows) * width, 0, width - 1)
-        before = np.where(pick > 0, share[np.arange(rows), np.maximum(pick - 1, 0)], 0.0)
-        inside = share[np.arange(rows), pick] - before
-        frac = np.clip((q - before) / np.where(inside > 0, inside, 1.0), 0, 1)
-        out.append(np.where(empty, np.nan, bins.value(used[pick] + frac)))
-    return out
-
-
 # ---------------------------------------------------------------- one metric, candidate against baseline
 
 def _side_interval(metric: str, cell: _PhaseSide, boot: np.ndarray) -> tuple[float | None, float | None]:
-    lo, hi = _percentile_ci(boot)
+    lo, hi = percentile_ci(boot)
     if metric == "error_rate" and cell.requests:
         k = int((~cell.ok).sum())
-        wlo, whi = _wilson(k, cell.requests)
+        wlo, whi = wilson(k, cell.requests)
         lo, hi = (wlo, whi) if lo is None else (min(lo, wlo), max(hi, whi))
     observed = cell.observed(metric)
     if lo is not None and observed is not None:
@@ -458,40 +429,10 @@ def shortfall(metric: str, cell: _PhaseSide | None, who: str) -> str | None:
         return f"no requests in {who}"
     if cell.windows_with_data < MIN_WINDOWS:
         return f"only {cell.windows_with_data} window(s) with requests in {who}, needs {MIN_WINDOWS}"
-    if metric.startswith("latency."):
-        q = QUANTILES[metric.split(".")[1]]
-        needed = math.ceil(1 / min(q, 1 - q) - 1e-9)
-        if cell.requests < needed:
-            return f"only {cell.requests} requests in {who}, {metric.split('.')[1]} needs at least {needed}"
+    needed = REGISTRY[metric].needs_requests
+    if cell.requests < needed:
+        return f"only {cell.requests} requests in {who}, {REGISTRY[metric].short} needs at least {needed}"
     return None
-
-
-def _newcombe(ka: int, na: int, kb: int, nb: int, z: float) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for pb - pa (Wilson intervals of each side, combined)."""
-    pa, pb = ka / na, kb / nb
-    la, ua = _wilson(ka, na, z) if z > 0 else (pa, pa)
-    lb, ub = _wilson(kb, nb, z) if z > 0 else (pb, pb)
-    d = pb - pa
-    return d - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2), d + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
-
-
-def _newcombe_p(ka: int, na: int, kb: int, nb: int, bound: float, side: str) -> float:
-    """One-sided p-value that pb - pa > bound (side "above") or < bound ("below"), by inverting the interval."""
-    d = kb / nb - ka / na
-    if (side == "above" and d <= bound) or (side == "below" and d >= bound):
-        return 1.0
-
-    def beyond(z: float) -> bool:
-        lo, hi = _newcombe(ka, na, kb, nb, z)
-        return lo > bound if side == "above" else hi < bound
-
-    lo_z, hi_z = 0.0, 40.0
-    if beyond(hi_z):
-        return 0.0
-    for _ in range(60):
-        mid = (lo_z + hi_z) / 2
-        lo_z, hi_z = (mid, hi_z) if beyond(mid) else (lo_z, mid)
-    return 0.5 * math.erfc(lo_z / math.sqrt(2))
 
 
 def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
@@ -521,7 +462,7 @@ def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
         floor = settings.latency_floor_ms / a if metric.startswith("latency.") else 0.0
         tolerance = max(settings.tolerance_for(metric), floor)
         band = (1 / (1 + tolerance) - 1, tolerance)  # a factor 1 + t either way: A against B mirrors B against A
-    lo, hi = _percentile_ci(boot)
+    lo, hi = percentile_ci(boot)
     if lo is None:
         row["reason"] = "no interval could be computed"
         return row
@@ -532,12 +473,11 @@ def judge_metric(metric: str, base: _PhaseSide | None, cand: _PhaseSide | None,
     if metric == "error_rate":
         ka, na = int((~base.ok).sum()), base.requests
         kb, nb = int((~cand.ok).sum()), cand.requests
-        nlo, nhi = _newcombe(ka, na, kb, nb, Z95)
+        nlo, nhi = newcombe(ka, na, kb, nb, Z95)
         lo, hi = min(lo, nlo), max(hi, nhi)
-        above = max(above, _newcombe_p(ka, na, kb, nb, band[1], "above"))
-        below = max(below, _newcombe_p(ka, na, kb, nb, band[0], "below"))
-    higher_is_worse = metric != "throughput"
-    up, down = ("worse", "better") if higher_is_worse else ("better", "worse")
+        above = max(above, newcombe_p(ka, na, kb, nb, band[1], "above"))
+        below = max(below, newcombe_p(ka, na, kb, nb, band[0], "below"))
+    up, down = ("better", "worse") if REGISTRY[metric].higher_is_better else ("worse", "better")
     row.update(effect=effect, ci_low=lo, ci_high=hi, tolerance=tolerance, band_low=band[0], band_high=band[1],
                p=min(1.0, 2 * min(above, below)), direction=up if above < below else down)
     return row
@@ -629,10 +569,10 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
                 cells[(s, phase)] = _phase_side(present)
                 latencies.append([p.latency_ms for p in present])
     all_lat = np.concatenate([lat for group in latencies for lat in group]) if latencies else np.empty(0)
-    bins = _Bins(all_lat)
+    bins = LatencyBins(all_lat)
     used = _fill_histograms(list(cells.values()), latencies, bins)
     # the smallest bootstrap p-value is about 2 / resamples: it must stay under Holm's strictest level
-    family = groups * len(phase_order) * len(METRICS)
+    family = groups * len(phase_order) * len(COMPARED)
     resamples = max(settings.resamples, math.ceil(4 * family / ALPHA))
     boots = {key: _bootstrap(cell, used, bins, _rng(title, key, runs_per_side), resamples)
              for key, cell in cells.items()}
@@ -644,7 +584,7 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
             boots[(s, phase)] = _borrow_spread(boots[(s, phase)], donor, rng)
     rows = []
     for phase in phase_order:
-        for metric in METRICS:
+        for metric in COMPARED:
             values = []
             for s in range(len(sides)):
                 cell = cells.get((s, phase))
@@ -751,8 +691,6 @@ def _timeline(loaded: list[list | None]) -> dict:
 
 # ---------------------------------------------------------------- wording
 
-METRIC_NAMES = {"error_rate": "error rate", "latency.p50": "p50 latency", "latency.p95": "p95 latency",
-                "latency.p99": "p99 latency", "throughput": "throughput"}
 
 
 def format_change(row: dict, *values: float | None) -> str:
@@ -781,7 +719,7 @@ def tolerance_text(row: dict) -> str:
 
 
 def _reason(row: dict) -> str:
-    what = f"{METRIC_NAMES[row['metric']]} in phase {row['phase']}"
+    what = f"{describe(row['metric'])} in phase {row['phase']}"
     change = format_change(row, row["effect"])
     ci = format_change(row, row["ci_low"], row["ci_high"])
     tolerance = tolerance_text(row)
@@ -798,7 +736,7 @@ def _reason(row: dict) -> str:
 
 
 def _row_label(row: dict) -> str:
-    return f"{row['phase']} · {METRIC_NAMES[row['metric']]}"
+    return f"{row['phase']} · {describe(row['metric'])}"
 
 
 def _overall(counts: dict) -> str:
@@ -820,7 +758,7 @@ def _headline(pairs: list[dict], experiments: list[dict]) -> str:
         lead = f"{pair['candidate']} against {pair['baseline']}: {counts}"
         if pair["verdict"] in ("worse", "better") and worst:
             top = max(worst, key=lambda r: abs(r["effect"] / r["tolerance"]) if r["tolerance"] else 0)
-            lead += f"; largest: {METRIC_NAMES[top['metric']]} in {top['phase']} {format_change(top, top['effect'])}"
+            lead += f"; largest: {describe(top['metric'])} in {top['phase']} {format_change(top, top['effect'])}"
         parts.append(lead + ".")
     return " ".join(parts)
 

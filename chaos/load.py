@@ -207,14 +207,6 @@ class SampleTail:
         latencies = np.fromiter((lat for lat, _ in recent), float, len(recent))
         return latencies, np.fromiter((ok for _, ok in recent), bool, len(recent))
 
-    def window(self, seconds: float, now: float | None = None) -> tuple[int, float, float]:
-        """(count, error_rate, p99 ms) of requests answered in the last ``seconds``."""
-        latencies, ok = self.recent(seconds, now)
-        if not len(latencies):
-            return 0, 0.0, 0.0
-        return len(latencies), float(1 - ok.mean()), float(np.percentile(latencies, 99))
-
-
 def last_record_end(data: bytes, quotes: int = 0) -> tuple[int, int]:
     """(length of the longest prefix of ``data`` made of whole CSV records, quotes in ``data``), given the
     number of quotes before it. A newline ends a record only outside quotes; the csv module doubles a quote
@@ -254,26 +246,6 @@ def sample_rows(data: bytes):
             continue
         yield row
 
-
-def live_metric(metric: str, latencies: np.ndarray, ok: np.ndarray, seconds: float) -> float | None:
-    """A hypothesis metric over a live window (no interval: the verdict comes from the analysis)."""
-    if not len(latencies):
-        return None
-    if metric == "count":
-        return float(len(latencies))
-    if metric == "throughput":
-        return len(latencies) / max(seconds, 1e-9)
-    if metric == "error_rate":
-        return float(1 - ok.mean())
-    if metric == "success_rate":
-        return float(ok.mean())
-    statistic = metric.removeprefix("latency.")
-    if statistic == "max":
-        return float(latencies.max())
-    if statistic == "mean":
-        return float(latencies.mean())
-    quantile = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}[statistic]
-    return float(np.percentile(latencies, quantile))
 
 
 ATTRIBUTED = SCHEMA.append(pa.field("phase", pa.string())).append(pa.field("faults", pa.string()))

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from chaos import schema, spec, units
+from chaos import metrics, schema, spec, units
 from chaos.spec_errors import field_annotation, shape_of
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "experiment-reference.md"
@@ -427,24 +427,13 @@ def _errors() -> str:
             + "\n$ echo $?\n2\n```\n")
 
 
-def metric_unit(metric: str) -> str:
-    if metric in ("error_rate", "success_rate"):
-        return "fraction of requests (write `1%` or `0.01`)"
-    if metric.startswith("latency."):
-        return "milliseconds (write `500ms`, `1s` or a bare number of ms)"
-    if metric == "throughput":
-        return "requests per second"
-    return "requests"
-
-
 def _metrics_list() -> str:
     by_unit: dict[str, list[str]] = {}
-    for metric in spec.METRICS:
-        by_unit.setdefault(metric_unit(metric), []).append(f"`{metric}`")
-    lines = [f"- {', '.join(metrics)}: {unit}" for unit, metrics in by_unit.items()]
-    if hasattr(spec, "PROBE_METRICS"):
-        lines.append("\nA check with `probe: NAME` judges that probe's results instead; it takes "
-                     + ", ".join(f"`{m}`" for m in spec.PROBE_METRICS) + ".")
+    for metric in metrics.REGISTRY.values():
+        by_unit.setdefault(metric.unit.written, []).append(f"`{metric.name}`")
+    lines = [f"- {', '.join(names)}: {unit}" for unit, names in by_unit.items()]
+    lines.append("\nA check with `probe: NAME` judges that probe's results instead; it takes "
+                 + ", ".join(f"`{m}`" for m in metrics.PROBE) + ".")
     return "\n".join(lines) + "\n"
 
 

@@ -13,12 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from chaos import analysis
-from chaos.analysis import describe, format_range, format_value
-from chaos.spec import METRICS, metric_value
+from chaos import analysis, metrics
+from chaos.metrics import describe, format_range, format_value, has_interval
 
 OPS = {"<=": "≤", ">=": "≥"}
-NO_INTERVAL = ("count", "latency.max")
 ALL = "all"  # the one phase that pools every judged phase of a load
 WARMUP = "warmup"
 
@@ -57,7 +55,7 @@ def planned_checks(steady_state: list[dict]) -> list[PlannedCheck]:
 def observed_text(check: dict) -> str:
     metric = check["metric"]
     text = format_value(metric, check.get("observed"))
-    if check.get("ci_low") is not None and metric not in NO_INTERVAL:
+    if check.get("ci_low") is not None and has_interval(metric):
         text += f" (95 % CI {format_range(metric, check['ci_low'], check['ci_high'])})"
     return text
 
@@ -106,7 +104,7 @@ class Measured(float):
                 from chaos.units import parse_duration
 
                 return parse_duration(other)
-            return metric_value(self.metric, other)
+            return metrics.bound(self.metric, other)
         return other
 
     def __lt__(self, other):
@@ -135,7 +133,7 @@ class Measured(float):
             text = f"{float(self):.3g} s"
         else:
             text = format_value(self.metric, float(self))
-            if self.ci[0] is not None and self.metric not in NO_INTERVAL:
+            if self.ci[0] is not None and has_interval(self.metric):
                 text += f" (95 % CI {format_range(self.metric, *self.ci)})"
         return f"<{self.metric} {text}>"
 
@@ -151,8 +149,7 @@ class Metrics:
         self.latency = Latency(self)
 
     def get(self, metric: str) -> Measured:
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r} (one of: {', '.join(METRICS)})")
+        metrics.metric(metric)  # ValueError naming the known ones
         cell = self._metrics.get(metric)
         if not cell:
             return Measured(None, metric, note=f"no requests in phase {self.phase}")
@@ -314,8 +311,7 @@ class LoadResult:
         CheckFailed with the full story; inconclusive does what the session's policy says
         (skip, xfail or fail). Returns the checks."""
         __tracebackhide__ = True  # a failed expectation shows the test's line and the message, not this code
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r} (one of: {', '.join(METRICS)})")
+        metrics.metric(metric)  # ValueError naming the known ones
         if max is None and min is None:
             raise ValueError("give max or min")
         chosen = list(phases) if phases else self.phases
@@ -324,7 +320,7 @@ class LoadResult:
             raise ValueError(f"this load has no phase {', '.join(map(repr, unknown))} "
                              f"(it has: {', '.join(self.phases) or 'none'})")
         hypothesis = {"name": name or _hypothesis_name(metric, max, min, request), "metric": metric,
-                      "max": metric_value(metric, max), "min": metric_value(metric, min), "phases": chosen,
+                      "max": metrics.bound(metric, max), "min": metrics.bound(metric, min), "phases": chosen,
                       "filter": {"name": request}, "weight": 1.0}
         checks = self._judge(hypothesis)
         self.policy.record({**hypothesis, "phases": [self.phase_names.get(p, p) for p in chosen]})
@@ -357,8 +353,8 @@ class LoadResult:
 
 
 def _hypothesis_name(metric: str, max, min, request) -> str:
-    bounds = [f"{OPS['<=']} {format_value(metric, metric_value(metric, max))}" if max is not None else "",
-              f"{OPS['>=']} {format_value(metric, metric_value(metric, min))}" if min is not None else ""]
+    bounds = [f"{OPS['<=']} {format_value(metric, metrics.bound(metric, max))}" if max is not None else "",
+              f"{OPS['>=']} {format_value(metric, metrics.bound(metric, min))}" if min is not None else ""]
     return f"{describe(metric, request)} {' and '.join(b for b in bounds if b)}"
 
 

@@ -23,10 +23,10 @@ import docker
 from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
-from chaos import ledger
+from chaos import ledger, metrics
 from chaos.journal import Journal, read_journal
 from chaos.live import Status
-from chaos.load import LoadProcess, SampleTail, csv_to_parquet, live_metric
+from chaos.load import LoadProcess, SampleTail, csv_to_parquet
 from chaos.plan import Plan
 from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
@@ -210,7 +210,7 @@ class Runner:
                 self.on_status(self._status(now - t0, now))
                 if self._in_warmup(now - t0):
                     continue
-                broken = self._broken_abort_rule(now)
+                broken = broken_abort_rule(self.plan.abort, self.tail, now)
                 if broken:
                     self._abort(broken)
                     return "aborted"
@@ -244,7 +244,9 @@ class Runner:
 
     def _status(self, elapsed: float, now: float) -> Status:
         window = next((w for w in self.plan.timeline if w.start <= elapsed < w.end), None)
-        count, error_rate, p99 = self.tail.window(LIVE_WINDOW, now)
+        recent = self.tail.recent(LIVE_WINDOW, now)
+        shown = {name: metrics.live_value(name, *recent, LIVE_WINDOW) or 0.0
+                 for name in ("throughput", "error_rate", "latency.p99")}
         hypotheses = []
         if window is not None:
             so_far = min(elapsed - window.start, self.tail.keep_seconds)
@@ -254,15 +256,16 @@ class Runner:
                     continue
                 if hypothesis.get("probe"):
                     probe_latencies, probe_ok = self.prober.recent(hypothesis["probe"], now - so_far)
-                    value = live_metric(hypothesis["metric"], probe_latencies, probe_ok, so_far)
+                    value = metrics.live_value(hypothesis["metric"], probe_latencies, probe_ok, so_far)
                 else:
-                    value = live_metric(hypothesis["metric"], latencies, ok, so_far)
+                    value = metrics.live_value(hypothesis["metric"], latencies, ok, so_far)
                 hypotheses.append((f"{hypothesis['name']}: {hypothesis['metric']}", _live_state(hypothesis, value)))
         return Status(elapsed=elapsed, total=self.plan.duration, phase=window.phase if window else None,
                       phase_left=(window.end - elapsed) if window else 0.0,
                       active_faults=[fault.plan.name + (" (rehearsed)" if self.rehearse else "")
                                      for fault in self.active.values()],
-                      throughput=count / LIVE_WINDOW, error_rate=error_rate, p99_ms=p99, hypotheses=hypotheses)
+                      throughput=shown["throughput"], error_rate=shown["error_rate"], p99_ms=shown["latency.p99"],
+                      hypotheses=hypotheses)
 
     def _in_warmup(self, elapsed: float) -> bool:
         return any(w.phase == "warmup" and w.start <= elapsed < w.end for w in self.plan.timeline)
@@ -336,16 +339,6 @@ class Runner:
             for fault_id in ids:
                 pool.submit(self._attempt, lambda fid=fault_id: self._revert(fid, reason), f"revert {fault_id}")
 
-    def _broken_abort_rule(self, now: float) -> dict | None:
-        for rule in self.plan.abort:
-            count, error_rate, p99 = self.tail.window(rule["for"], now)
-            if count < ABORT_MIN_REQUESTS:
-                continue
-            observed = {"error_rate": error_rate, "latency.p99": p99}.get(rule["metric"])
-            if observed is not None and observed > rule["max"]:
-                return {**rule, "observed": observed}
-        return None
-
     def _abort(self, rule: dict) -> None:
         self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
                             metric=rule["metric"], observed=rule["observed"], threshold=rule["max"])
@@ -418,6 +411,19 @@ class Runner:
     def _on_late_signal(self, signum: int) -> None:
         self.late_signal = signum  # already reverting and tearing down: ignored, but told
         self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
+
+
+def broken_abort_rule(rules: list[dict], tail: SampleTail, now: float) -> dict | None:
+    """The first rule whose metric, over its trailing window of requests, is above its max (with the value
+    observed), or None. Every metric the registry marks live is judged the way the analysis computes it."""
+    for rule in rules:
+        latencies, ok = tail.recent(rule["for"], now)
+        if len(latencies) < ABORT_MIN_REQUESTS:
+            continue
+        observed = metrics.live_value(rule["metric"], latencies, ok, rule["for"])
+        if observed is not None and observed > rule["max"]:
+            return {**rule, "observed": observed}
+    return None
 
 
 def _live_state(hypothesis: dict, value: float | None) -> str:

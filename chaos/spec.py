@@ -6,7 +6,6 @@ problem as ``FILE:LINE:COLUMN: field.path: message`` in one pass.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import signal as _signal
@@ -25,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from chaos import compose, service_config, spec_errors, units
-from chaos.errors import Problem, SpecError
+from chaos import compose, metrics, service_config, spec_errors, units
+from chaos.errors import Problem, SpecError, did_you_mean
 from chaos.yamlsource import Source, dotted, load_yaml, load_yaml_text
 
 Duration = Annotated[float, BeforeValidator(units.parse_duration)]
@@ -37,11 +36,6 @@ Bytes = Annotated[int, BeforeValidator(units.parse_size_bytes)]
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 LINK = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*->\s*([A-Za-z0-9_.-]+):(\d{1,5})\s*$")
-METRICS = (
-    "count", "throughput", "error_rate", "success_rate",
-    "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.p999",
-    "latency.max", "latency.mean",
-)
 PHASES = ("warmup", "baseline", "fault", "recovery")
 EDGE = "load"
 
@@ -431,8 +425,7 @@ def parse_signal(value: object) -> str:
         text = str(value).strip().upper()
         name = text if text.startswith("SIG") else f"SIG{text}"
         if name not in _signal.Signals.__members__:
-            hint = difflib.get_close_matches(name, list(_signal.Signals.__members__), n=1)
-            more = f" (did you mean '{hint[0]}'?)" if hint else " (e.g. SIGKILL, SIGTERM, SIGINT, SIGHUP)"
+            more = did_you_mean(name, _signal.Signals.__members__, " (e.g. SIGKILL, SIGTERM, SIGINT, SIGHUP)")
             raise ValueError(f"{value!r} is not a signal{more}")
     if name in FREEZING_SIGNALS:
         raise ValueError(f"{name} freezes the process and starting the container cannot undo it: use type: pause")
@@ -766,8 +759,7 @@ def service_fault_problems(loaded: LoadedExperiment) -> list[Problem]:
     problems: list[Problem] = []
 
     def unknown(path: tuple, name: str) -> Problem:
-        hint = difflib.get_close_matches(name, list(services), n=1)
-        more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+        more = did_you_mean(name, services, f" (services: {', '.join(services)})")
         return source.problem(path, f"{name!r} is not a service of this experiment{more}")
 
     skew_windows: dict[str, list[tuple[float, float, int]]] = {}
@@ -869,13 +861,11 @@ class ContainerProbe(ProbeSpec):
 
 
 Probe = Annotated[Union[HttpProbe, TcpProbe, CommandProbe, PythonProbe, ContainerProbe], Field(discriminator="type")]
-PROBE_METRICS = ("success_rate", "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.max",
-                 "latency.mean", "count")
 
 
 class Hypothesis(Strict):
     name: str
-    metric: Literal[METRICS]  # type: ignore[valid-type]
+    metric: Literal[metrics.METRICS]  # type: ignore[valid-type]
     max: float | str | None = None
     min: float | str | None = None
     phases: list[Literal[PHASES]] = Field(default_factory=lambda: ["baseline", "fault", "recovery"])  # type: ignore[valid-type]
@@ -890,29 +880,24 @@ class Hypothesis(Strict):
         return self
 
     def bound(self, which: str) -> float | None:
-        return metric_value(self.metric, getattr(self, which))
+        return metrics.bound(self.metric, getattr(self, which))
 
 
 class AbortRule(Strict):
-    metric: Literal[METRICS]  # type: ignore[valid-type]
+    metric: Literal[metrics.METRICS]  # type: ignore[valid-type]
     max: float | str
     for_: Duration = Field(5.0, alias="for")
 
+    @field_validator("metric")
+    @classmethod
+    def _judged_live(cls, value: str) -> str:
+        reason = metrics.REGISTRY[value].not_live
+        if reason:
+            raise ValueError(f"an abort rule cannot watch {value}: {reason}")
+        return value
+
     def threshold(self) -> float:
-        return metric_value(self.metric, self.max)
-
-
-def metric_value(metric: str, value: float | str | None) -> float | None:
-    """A threshold in the metric's own unit: fractions for rates, milliseconds for latency."""
-    if value is None:
-        return None
-    if metric in ("error_rate", "success_rate"):
-        return units.parse_fraction(value)
-    if metric.startswith("latency."):
-        return units.parse_milliseconds(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise ValueError(f"{value!r} is not a number")
+        return metrics.bound(self.metric, self.max)
 
 
 class Report(Strict):
@@ -1092,8 +1077,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     problems: list[Problem] = []
 
     def name_problem(path, name, what):
-        hint = difflib.get_close_matches(name, list(services), n=1)
-        more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+        more = did_you_mean(name, services, f" (services: {', '.join(services)})")
         problems.append(source.problem(path, f"{what} {name!r} is not a service of this experiment{more}"))
 
     problems += _system_problems(loaded)
@@ -1160,12 +1144,11 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     for i, hypothesis in enumerate(exp.steady_state):
         if hypothesis.probe is not None:
             if hypothesis.probe not in probe_names:
-                hint = difflib.get_close_matches(hypothesis.probe, probe_names, n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else f" (probes: {', '.join(probe_names) or 'none'})"
+                more = did_you_mean(hypothesis.probe, probe_names, f" (probes: {', '.join(probe_names) or 'none'})")
                 problems.append(source.problem(("steady_state", i, "probe"), f"no probe named {hypothesis.probe!r}{more}"))
-            if hypothesis.metric not in PROBE_METRICS:
+            if hypothesis.metric not in metrics.PROBE:
                 problems.append(source.problem(("steady_state", i, "metric"),
-                                               f"a probe gives {', '.join(PROBE_METRICS)}"))
+                                               f"a probe gives {', '.join(metrics.PROBE)}"))
         for which in ("max", "min"):
             try:
                 hypothesis.bound(which)
@@ -1203,8 +1186,7 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
         for dependency in service.dependencies():
             if dependency not in services:
                 file, path = where(service_name, "depends_on")
-                hint = difflib.get_close_matches(dependency, list(services), n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+                more = did_you_mean(dependency, services, f" (services: {', '.join(services)})")
                 problems.append(file.problem(path, f"dependency {dependency!r} is not a service "
                                                    f"of this experiment{more}"))
     cycle = _dependency_cycle({name: [d for d in s.dependencies() if d in services] for name, s in services.items()})
@@ -1351,8 +1333,7 @@ def _targeted_fault_problems(faults: list, services: dict[str, Service], source:
             [(("services", j), name) for j, name in enumerate(fault.services or [])]
         for where, name in names:
             if name not in services:
-                hint = difflib.get_close_matches(name, list(services), n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else f" (services: {', '.join(services)})"
+                more = did_you_mean(name, services, f" (services: {', '.join(services)})")
                 path = ("faults", i) + (where if isinstance(where, tuple) else (where,))
                 problems.append(source.problem(path, f"{name!r} is not a service of this experiment{more}"))
         if fault.label and not candidate_services(fault, services):

@@ -13,7 +13,6 @@ Everything is derived from the models: new models and fault types need nothing h
 
 from __future__ import annotations
 
-import difflib
 import sys
 import types
 import typing
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from chaos.errors import Problem
+from chaos.errors import Problem, did_you_mean, nearest
 from chaos.yamlsource import Source
 
 _MISSING = object()
@@ -244,7 +243,7 @@ def _drop_missing_when_misspelt(located: list) -> list:
     meant = set()
     for item in located:
         if isinstance(item, Located) and item.error["type"] == "extra_forbidden" and item.parent_model:
-            close = _close(str(item.path[-1]), field_names(item.parent_model))
+            close = nearest(str(item.path[-1]), field_names(item.parent_model), cutoff=0.7)
             if close:
                 meant.add(item.path[:-1] + (close,))
     return [item for item in located if not (isinstance(item, Located) and item.error["type"] == "missing"
@@ -418,7 +417,7 @@ def _unknown_field(item: Located, key: str) -> str:
     if model is not None and (model.__name__, key) in FIELD_HINTS:
         return f"unknown field: {FIELD_HINTS[(model.__name__, key)]}"
     names = field_names(model) if model else []
-    close = _close(key, names)
+    close = nearest(key, names, cutoff=0.7)
     if close:
         return f"unknown field (did you mean '{close}'?)"
     if item.variants is not None:  # a field of another fault type, say: name the types that have it
@@ -428,14 +427,6 @@ def _unknown_field(item: Located, key: str) -> str:
             shown = ", ".join(owners[:4]) + (", ..." if len(owners) > 4 else "")
             return f"unknown field for a {tag} {_noun(item.path[:-1]).strip()} (a field of: {shown})"
     return f"unknown field (expected one of: {', '.join(names)})" if names else "unknown field"
-
-
-def _close(word: str, options: list[str]) -> str | None:
-    found = difflib.get_close_matches(word, options, n=1, cutoff=0.7)
-    if found:
-        return found[0]
-    folded = word.lower().replace("-", "_")
-    return next((o for o in options if o.lower() == folded), None)
 
 
 def _noun(path: tuple) -> str:
@@ -456,10 +447,8 @@ def _literal_options(shape: Shape) -> list[str]:
 
 def _hint(word: str, options: list[str]) -> str:
     """Did-you-mean for a value: a near spelling, or the option it is the last part of ('p99')."""
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not close:
-        close = [o for o in options if o.lower() == word.lower().replace("-", "_") or o.endswith("." + word)]
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    part_of = next((option for option in options if option.endswith("." + word)), None)
+    return did_you_mean(word, options, f" (did you mean '{part_of}'?)" if part_of else "")
 
 
 def _named(value) -> str:

@@ -7,20 +7,18 @@ the experiments it names, as ``FILE:LINE:COLUMN: field.path: message``. Pure: re
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from chaos import spec, units
-from chaos.errors import Problem, SpecError
+from chaos.errors import Problem, SpecError, did_you_mean
 from chaos.gameday import schedule
 from chaos.spec import LoadedExperiment, Strict
 from chaos.yamlsource import Source, load_yaml
@@ -255,7 +253,7 @@ def load_gameday(file: Path | str, variables: dict[str, str] | None = None) -> L
     cli_vars = {k: str(v) for k, v in (variables or {}).items()}
     env = {**os.environ, **cli_vars}
     source = load_yaml(file, env)
-    plan = _validate(source)
+    plan = spec.validate(GameDaySpec, source)
     problems: list[Problem] = _schedule_problems(plan, source)
     day_vars = {**{k: _text(v) for k, v in plan.vars.items()}, **cli_vars}
     services, more = _system_services(plan, source, day_vars)
@@ -290,73 +288,6 @@ def _slug(text: str) -> str:
     return (slug or "gameday")[:63]
 
 
-def _validate(source: Source) -> GameDaySpec:
-    try:
-        return GameDaySpec.model_validate(source.data)
-    except ValidationError as exc:
-        raise SpecError([_problem(source, error) for error in exc.errors()]) from None
-
-
-def _problem(source: Source, error: dict) -> Problem:
-    path = _data_path(error["loc"], source.data)
-    if error["type"] == "extra_forbidden":
-        fields = _field_names(path[:-1])
-        hint = difflib.get_close_matches(str(path[-1]), fields, n=1)
-        more = (f" (did you mean '{hint[0]}'?)" if hint
-                else f" (expected one of: {', '.join(fields)})" if fields else "")
-        return source.problem(path, f"unknown field{more}")
-    if error["type"] == "missing":
-        return source.problem(path, "is required")
-    message = error["msg"]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    return source.problem(path, message)
-
-
-def _data_path(loc: tuple, data) -> tuple:
-    """A pydantic location as keys of the data (type names of unions dropped)."""
-    path, node = [], data
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and _looks_like_field(part):
-            path.append(part)  # missing or unknown: positioned at its parent
-            node = None
-    return tuple(path)
-
-
-def _looks_like_field(part: str) -> bool:
-    return re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", part) is not None and part not in (
-        "str", "int", "float", "bool", "datetime", "date", "list", "dict")
-
-
-def _field_names(path: tuple) -> list[str]:
-    """The fields of the model at ``path`` (for 'did you mean')."""
-    model: type[BaseModel] | None = GameDaySpec
-    for part in path:
-        if isinstance(part, int) or model is None:
-            continue
-        info = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        model = _model_in(info.annotation) if info else None
-    if model is None:
-        return []
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _model_in(annotation) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _model_in(argument)
-        if found:
-            return found
-    return None
-
-
 def _schedule_problems(plan: GameDaySpec, source: Source) -> list[Problem]:
     rule = plan.schedule
     if rule is None:
@@ -367,8 +298,8 @@ def _schedule_problems(plan: GameDaySpec, source: Source) -> list[Problem]:
         try:
             ZoneInfo(rule.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            hint = difflib.get_close_matches(rule.timezone, sorted(available_timezones()), n=1)
-            more = f" (did you mean '{hint[0]}'?)" if hint else " (an IANA name such as Europe/Berlin or UTC)"
+            more = did_you_mean(rule.timezone, sorted(available_timezones()),
+                                " (an IANA name such as Europe/Berlin or UTC)")
             problems.append(source.problem(where + ("timezone",), f"unknown time zone {rule.timezone!r}{more}"))
     if rule.cron is not None:
         message = schedule.cron_problem(rule.cron)
@@ -482,8 +413,7 @@ def _cross_check(plan: GameDaySpec, source: Source, services: dict[str, spec.Ser
         for name, wanted in step.loaded.services.items():
             have = services.get(name)
             if have is None:
-                hint = difflib.get_close_matches(name, list(services), n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else f" (it has: {', '.join(services)})"
+                more = did_you_mean(name, services, f" (it has: {', '.join(services)})")
                 problems.append(source.problem(("steps", i, "experiment"), f"the experiment uses service {name!r}, "
                                                                            f"which the day's system has not{more}"))
             elif have.image != wanted.image and ATTACHED not in (have.image, wanted.image):

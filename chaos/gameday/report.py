@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chaos import __version__
-from chaos.analysis import format_value
+from chaos.metrics import format_value
 from chaos.journal import read_journal
 
 SCHEMA = "chaos.gameday/1"

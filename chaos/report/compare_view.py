@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from chaos.analysis import _number, _unit_scale, format_value
-from chaos.compare import METRIC_NAMES, format_change, tolerance_text
+from chaos.compare import format_change, tolerance_text
+from chaos.metrics import describe, format_value, number, scale
 
 VERDICT_LABEL = {"worse": "REGRESSION", "better": "IMPROVEMENT", "no change": "NO CHANGE",
                  "inconclusive": "INCONCLUSIVE"}
@@ -52,7 +52,7 @@ def metric_rows(experiment: dict) -> list[dict]:
                 "p": "–" if change.get("p_adjusted") is None else f"{change['p_adjusted']:.2g}",
                 "reason": change["reason"], "gauge": gauge(change),
             })
-        rows.append({"phase": row["phase"], "metric": METRIC_NAMES[metric], "values": values, "changes": changes})
+        rows.append({"phase": row["phase"], "metric": describe(metric), "values": values, "changes": changes})
     return rows
 
 
@@ -62,9 +62,9 @@ def _value_and_interval(metric: str, value: dict) -> tuple[str, str]:
         return "–", ""
     if value["ci_low"] is None:
         return format_value(metric, value["value"]), ""
-    scale, unit, digits = _unit_scale(metric, [value["value"], value["ci_low"], value["ci_high"]])
-    return (_number(value["value"] / scale, digits) + unit,
-            f"{_number(value['ci_low'] / scale, digits)}–{_number(value['ci_high'] / scale, digits)}{unit}")
+    divide, unit, digits = scale(metric, [value["value"], value["ci_low"], value["ci_high"]])
+    return (number(value["value"] / divide, digits) + unit,
+            f"{number(value['ci_low'] / divide, digits)}–{number(value['ci_high'] / divide, digits)}{unit}")
 
 
 def gauge(change: dict) -> dict | None:
@@ -98,7 +98,7 @@ def pair_rows(comparison: dict) -> list[dict]:
 def settings_text(comparison: dict) -> str:
     s = comparison["settings"]
     family = max((p["family"] for p in comparison["pairs"]), default=0)
-    overrides = "".join(f", {METRIC_NAMES.get(m, m)} ±{t * 100:g} %" for m, t in (s.get("per_metric") or {}).items())
+    overrides = "".join(f", {describe(m)} ±{t * 100:g} %" for m, t in (s.get("per_metric") or {}).items())
     return (f"tolerance ±{s['tolerance'] * 100:g} %{overrides} (latency at least ±{s['latency_floor_ms']:g} ms, "
             f"error rate at least ±{s['error_floor'] * 100:g} pp) · {int(s['confidence'] * 100)} % block-bootstrap "
             f"intervals over {s['window_s']:g} s windows, {s['resamples']} resamples · Holm over {family} metrics "

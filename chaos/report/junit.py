@@ -24,11 +24,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from chaos.analysis import format_range, format_value
+from chaos.metrics import format_range, format_value, has_interval
 
 # XML 1.0 forbids most control characters even when escaped; lone surrogates cannot be encoded
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-NO_INTERVAL = ("count", "latency.max")
 RUN_CASE = {"aborted": "run aborted", "error": "run failed"}
 
 
@@ -69,7 +68,7 @@ def check_message(check: dict) -> str:
     """One line: phase, metric (and which requests), observed value with its interval, threshold."""
     metric = check["metric"]
     what = metric + (f" of {check['filter']}" if check.get("filter") else "")
-    has_ci = check["ci_low"] is not None and metric not in NO_INTERVAL
+    has_ci = check["ci_low"] is not None and has_interval(metric)
     ci = f" (95 % CI {format_range(metric, check['ci_low'], check['ci_high'])})" if has_ci else ""
     return (f"phase {check['phase']}: {what} observed {format_value(metric, check['observed'])}{ci}, "
             f"threshold {check['op']} {format_value(metric, check['threshold'])}")

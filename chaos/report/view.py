@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from chaos.analysis import METRIC_LABELS, describe, exit_code, format_range, format_value
+from chaos.analysis import exit_code
+from chaos.metrics import describe, format_range, format_value, has_interval
 
 VERDICT_LABEL = {"held": "HELD", "deviated": "DEVIATED", "inconclusive": "INCONCLUSIVE", "aborted": "ABORTED"}
 VERDICT_EMOJI = {"held": "✅", "deviated": "❌", "inconclusive": "⚠️", "aborted": "🛑"}
 OP_SIGN = {"<=": "≤", ">=": "≥"}
-NO_INTERVAL = ("count", "latency.max")
 
 
 def seconds(value: float | None, digits: int = 0) -> str:
@@ -50,7 +50,7 @@ def check_rows(summary: dict) -> list[dict]:
     rows = []
     for check in summary.get("checks") or []:
         metric = check["metric"]
-        has_ci = check["ci_low"] is not None and metric not in NO_INTERVAL
+        has_ci = check["ci_low"] is not None and has_interval(metric)
         rows.append({
             "verdict": check["verdict"],
             "hypothesis": check["hypothesis"],
@@ -204,10 +204,6 @@ def environment_rows(summary: dict) -> list[tuple[str, str]]:
     for link in env.get("links") or []:
         rows.append(("link", str(link)))
     return rows
-
-
-def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric)
 
 
 __all__ = [

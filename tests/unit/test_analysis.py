@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from chaos.analysis import (
-    RunDirError, analyse, assign_segments, exit_code, grouped_quantiles, load_run, phase_segments,
+    RunDirError, analyse, assign_segments, exit_code, load_run, phase_segments,
 )
+from chaos.stats import grouped_quantiles
 from fakerun import MONO0, hypothesis, make_run, write_run
 
 pytestmark = pytest.mark.unit

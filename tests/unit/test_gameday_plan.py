@@ -179,3 +179,14 @@ def test_the_days_system_may_adopt_containers_the_user_runs(tmp_path):
     text = "\n".join(problems(write(tmp_path, MINIMAL.replace(
         "  targets:\n    compose: @REPO@/targets/shop/compose.yaml", "  attach: 20261127T101500-ab12\n  targets: {}"))))
     assert "system: give either targets (the day starts the system) or attach" in text
+
+
+def test_plan_shape_problems_are_worded_like_an_experiments(tmp_path):
+    # one translation of validation errors for both formats: plain words, never the library's own
+    path = write(tmp_path, MINIMAL.replace("owners: [me]", "owners: 5\nstop_on: deviatd\nnotify: {stdout: maybe}"))
+    found = problems(path)
+    assert f"{path}:2:1: owners: expected a list, got the number 5 (for one item write [5])" in found
+    assert (f"{path}:3:1: stop_on: 'deviatd' is not one of: deviated, aborted, never (did you mean 'deviated'?)"
+            in found)
+    assert f"{path}:4:10: notify.stdout: expected true or false, got text 'maybe'" in found
+    assert not any("Input should" in problem for problem in found), found
