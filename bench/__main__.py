@@ -18,12 +18,13 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import analysis_speed, capacity, fault_timing, proxy_cost, revert_speed, startup
+from bench import analysis_speed, capacity, compose_start, fault_timing, proxy_cost, revert_speed, startup
 from bench.common import ROOT, Result, Settings, clean, leftovers, load_average
 
 BENCHMARKS = {
     "capacity": capacity.run,
     "startup": startup.run,
+    "compose_start": compose_start.run,
     "fault_timing": fault_timing.run,
     "proxy": proxy_cost.run,
     "analysis": analysis_speed.run,

@@ -301,6 +301,42 @@ def clean(bench_id: str | None = None) -> list[str]:
     for network in client.networks.list(filters={"label": selector}):
         network.remove()
         removed.append(f"network {network.name}")
+    return removed + _clean_compose_projects(client, bench_id)
+
+
+# Compose projects a baseline starts with `docker compose -p chaos-bench-<bench id>-...` carry Compose's own
+# labels, not chaos.bench (the compose file is the user's, unchanged): found by their project name.
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+
+
+def compose_project_prefix(bench_id: str | None) -> str:
+    return f"chaos-bench-{bench_id}-" if bench_id else "chaos-bench-"
+
+
+def _compose_objects(client, bench_id: str | None) -> tuple[list, list, list]:
+    prefix = compose_project_prefix(bench_id)
+    filters = {"label": COMPOSE_PROJECT_LABEL}
+
+    def ours(labels) -> bool:
+        return (labels or {}).get(COMPOSE_PROJECT_LABEL, "").startswith(prefix)
+
+    return ([c for c in client.containers.list(all=True, filters=filters) if ours(c.labels)],
+            [n for n in client.networks.list(filters=filters) if ours(n.attrs.get("Labels"))],
+            [v for v in client.volumes.list(filters=filters) if ours(v.attrs.get("Labels"))])
+
+
+def _clean_compose_projects(client, bench_id: str | None) -> list[str]:
+    containers, networks, volumes = _compose_objects(client, bench_id)
+    removed = []
+    for container in containers:
+        container.remove(force=True, v=True)
+        removed.append(f"container {container.name}")
+    for network in networks:
+        network.remove()
+        removed.append(f"network {network.name}")
+    for volume in volumes:
+        volume.remove(force=True)
+        removed.append(f"volume {volume.name}")
     return removed
 
 
@@ -313,4 +349,5 @@ def leftovers(bench_id: str, run_ids: list[str]) -> list[str]:
     for run_id in run_ids:
         found += [c.name for c in client.containers.list(all=True, filters={"label": f"chaos.run={run_id}"})]
         found += [n.name for n in client.networks.list(filters={"label": f"chaos.run={run_id}"})]
-    return found
+        found += [v.name for v in client.volumes.list(filters={"label": f"chaos.run={run_id}"})]
+    return found + [o.name for group in _compose_objects(client, bench_id) for o in group]
