@@ -150,7 +150,9 @@ def run(file, variables, var_files, dry_run, seed, report_dir, baseline, toleran
     """Run one experiment. Exit: 0 held, 1 deviated (or worse than --baseline), 2 bad input, 3 aborted,
     4 environment error, 5 inconclusive."""
     sys.exit(run_experiment(file, _variables(variables, var_files), dry_run=dry_run, seed=seed,
-                            report_dir=report_dir, baseline=baseline, tolerances=_tolerances(tolerances),
+                            report_dir=report_dir, baseline=baseline,
+                            # parsed only when given: the comparison's imports (pandas) cost a second at start
+                            tolerances=_tolerances(tolerances) if tolerances else None,
                             baseline_last=baseline_last, keep_system=keep_system))
 
 
@@ -164,7 +166,7 @@ def _tolerances(values: tuple[str, ...]):
 
 
 def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None, report_dir=None,
-                   baseline=None, tolerances=(0.10, ()), baseline_last=1, keep_system=False) -> int:
+                   baseline=None, tolerances=None, baseline_last=1, keep_system=False) -> int:
     from chaos.plan import make_plan
     from chaos.spec import load_experiment
 
@@ -234,7 +236,8 @@ def _against_baseline(result, baseline_runs, tolerances, secrets) -> int:
     if result.outcome != "completed":
         console.print(f"  baseline: not compared (the run {result.outcome})", markup=False)
         return result.exit_code
-    settings = Settings(tolerance=tolerances[0], per_metric=tolerances[1])
+    tolerance, per_metric = tolerances or _tolerances(())
+    settings = Settings(tolerance=tolerance, per_metric=per_metric)
     comparison = against_baseline(result.run_dir, baseline_runs, settings)
     written = write_comparison(comparison, result.run_dir)
     render_all(result.run_dir, formats=("md",), secrets=secrets)  # report.md now ends with the comparison
