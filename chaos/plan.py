@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 
 from chaos import service_config, spec
-from chaos.secrets import scrub_text, secret_env_values
+from chaos.secrets import scrub, secret_env_values
 from chaos.spec import LoadedExperiment
 
 
@@ -118,11 +118,7 @@ class Plan:
         for target in data["targets"]:
             target["environment"] = {key: "<set>" for key in target["environment"]}
         data["phases"] = dict(self.phases)
-        return json.loads(scrub(json.dumps(data), self.secret_values))
-
-
-def scrub(text: str, secret_values: list[str]) -> str:
-    return scrub_text(text, secret_values)  # also the JSON-escaped forms: plan.json and the journal are JSON
+        return scrub(data, self.secret_values)
 
 
 def new_run_id(now: float | None = None) -> str:

@@ -21,7 +21,7 @@ from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
 from chaos import ledger
-from chaos.journal import Journal, read_journal
+from chaos.journal import Journal, read_journal_lines
 from chaos.live import Status
 from chaos.load import SAMPLES_PARQUET, LoadProcess, SampleTail, csv_to_parquet, live_metric
 from chaos.plan import Plan
@@ -348,7 +348,8 @@ class Runner:
 
     def _finish(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
         csv_path = self.run_dir / "samples.csv"
-        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal(self.run_dir / "journal.jsonl"))
+        # its own journal: a line torn by a full disk must not cost the samples (`chaos report` names it)
+        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal_lines(self.run_dir / "journal.jsonl")[0])
         csv_path.unlink(missing_ok=True)
         scrub_run_files(self.run_dir, self.plan.secret_values)  # Locust wrote these, not the journal
         from chaos import analysis, report  # imported late: pandas/matplotlib are slow to import

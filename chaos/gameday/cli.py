@@ -151,7 +151,7 @@ def calendar_command(file, variables, var_files, output, events):
     """Write an iCalendar (.ics) file: one event per scheduled occurrence (an RRULE where one is exact)."""
     from chaos.gameday.agenda import make_agenda
     from chaos.gameday.calendar import calendar
-    from chaos.plan import scrub
+    from chaos.secrets import scrub
 
     console, err = _consoles()
     day = _load(file, _vars(variables, var_files))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_v
 from chaos import spec, units
 from chaos.errors import Problem, SpecError
 from chaos.gameday import schedule
+from chaos.secrets import MIN_DETECTED_LENGTH
 from chaos.spec import LoadedExperiment, Strict
 from chaos.yamlsource import Source, load_yaml
 
@@ -277,7 +278,8 @@ def load_gameday(file: Path | str, variables: dict[str, str] | None = None) -> L
         secrets.update(step.loaded.secret_values)
     if plan.notify.webhook:  # a webhook URL often carries a token: never written anywhere
         secrets.add(plan.notify.webhook.url)
-        secrets.update(v for v in plan.notify.webhook.headers.values() if v)
+        # a header value too short to be a credential ("1", "no") would blank that text out everywhere
+        secrets.update(v for v in plan.notify.webhook.headers.values() if v and len(v) >= MIN_DETECTED_LENGTH)
     return LoadedGameDay(plan, source, name, steps, services, sorted(secrets, key=len, reverse=True))
 
 

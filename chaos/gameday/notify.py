@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chaos import __version__
+from chaos.secrets import scrub, scrubbed_default
 
 SCHEMA = "chaos.gameday.notification/1"
 BACKOFF_FIRST = 0.5
@@ -106,10 +107,12 @@ class WebhookSender:
 
 class Notifier:
     """Fans each notification out to the channels a plan names. ``print_line`` shows text to the people
-    watching; ``journal`` records every delivery."""
+    watching; ``journal`` records every delivery. Every body is scrubbed of ``secrets`` before any channel
+    sees it (as values: the webhook and the JSONL file get valid JSON)."""
 
-    def __init__(self, notify, base_dir: Path, day: dict, journal, print_line=None):
+    def __init__(self, notify, base_dir: Path, day: dict, journal, print_line=None, secrets=()):
         self.day = day
+        self.secrets = list(secrets)
         self.journal = journal
         self.print_line = print_line if notify.stdout else None
         self.jsonl = (base_dir / notify.jsonl).resolve() if notify.jsonl else None
@@ -120,13 +123,13 @@ class Notifier:
             self._webhook_budget = hook.timeout * (hook.retries + 1) + min(BACKOFF_MAX * hook.retries, 15.0)
 
     def send(self, event: str, text: str, **fields) -> dict:
-        body = payload(event, text, self.day, **fields)
+        body = scrub(payload(event, text, self.day, **fields), self.secrets)
         if self.print_line:
-            self.print_line(f"[notify] {text}")
+            self.print_line(f"[notify] {body['text']}")
         if self.jsonl:
             try:
                 with open(self.jsonl, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(body, default=str) + "\n")
+                    handle.write(json.dumps(body, default=scrubbed_default(self.secrets)) + "\n")
                 self.journal.append("notification", channel="jsonl", notification=event, ok=True)
             except OSError as exc:
                 self.journal.append("notification", channel="jsonl", notification=event, ok=False,
