@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from chaos import __version__
 from chaos.errors import ChaosError, SpecError
@@ -185,7 +186,7 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
     from chaos.secrets import scrub
 
     started = time.monotonic()
-    console.print(f"[bold]{plan.experiment}[/] run {plan.run_id} ({plan.duration:.0f}s of load)")
+    console.print(f"[bold]{escape(plan.experiment)}[/] run {plan.run_id} ({plan.duration:.0f}s of load)")
     hide = plan.secret_values  # fault and hypothesis names may hold them; CI logs keep this output
     with LiveView(console) as view:
         def progress(message: str) -> None:
@@ -256,8 +257,6 @@ def _described_target(target) -> str:
 
 
 def _print_plan(plan) -> None:
-    from rich.markup import escape
-
     from chaos.plan import start_order
     from chaos.runner import steps
 

@@ -7,6 +7,7 @@ problem as ``FILE:LINE:COLUMN: field.path: message`` in one pass.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import signal as _signal
@@ -34,6 +35,20 @@ Milliseconds = Annotated[float, BeforeValidator(units.parse_milliseconds)]
 Fraction = Annotated[float, BeforeValidator(units.parse_fraction)]
 RateKBps = Annotated[float, BeforeValidator(units.parse_rate_kbps)]
 Bytes = Annotated[int, BeforeValidator(units.parse_size_bytes)]
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+
+
+def _safe_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A line break in a header would start a header (or a body) of its own: refused, never sent."""
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a header name (letters, digits and !#$%&'*+.^_`|~-)")
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name!r} holds a line break (CR or LF) or NUL")
+    return headers
+
+
+Headers = Annotated[dict[str, str], AfterValidator(_safe_headers)]
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 LINK = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*->\s*([A-Za-z0-9_.-]+):(\d{1,5})\s*$")
@@ -163,7 +178,7 @@ class ScenarioRequest(Strict):
     name: str | None = Field(None, description="name in reports (default: METHOD path)")
     weight: int = Field(1, ge=1, le=10_000)
     expect: list[int] | int = Field(default_factory=lambda: [200], description="status codes that count as success")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     json_body: dict | list | None = Field(None, alias="json")
 
     def statuses(self) -> list[int]:
@@ -236,6 +251,15 @@ class FaultSpec(Strict):
     def updates(self) -> list[dict]:
         """Changes made while one occurrence is active: ``{"after": s, "set": {...}}`` (ramps, crash loops)."""
         return []
+
+    def update_count(self) -> int:
+        """How many ``updates()`` one occurrence has, counted without building them (an upper bound)."""
+        return 0
+
+    def step_count(self) -> int:
+        """The timeline steps of this fault (inject, revert and every update of every occurrence), counted
+        from its fields alone: validation bounds the plan before anything is built."""
+        return (self.times or 1) * (2 + self.update_count())
 
     def problems(self) -> list[tuple[tuple, str]]:
         """Checks of this fault alone, as (field path inside the fault, message)."""
@@ -313,6 +337,12 @@ def ramp_updates(attribute: str, start: int, end: int, ramp, duration: float) ->
     return updates
 
 
+def ramp_update_count(ramp) -> int:
+    if ramp is None or ramp.step <= 0 or ramp.over <= 0:
+        return 0  # refused by ramp_problems
+    return math.ceil(ramp.over / ramp.step) + 1
+
+
 def ramp_problems(start: int, end: int, ramp, duration: float) -> list[tuple[tuple, str]]:
     found = []
     if ramp.over <= 0:
@@ -342,6 +372,9 @@ class Latency(LinkFault):
         return ramp_updates("latency", round(self.latency), round(self.ramp.to), self.ramp, self.duration) \
             if self.ramp else []
 
+    def update_count(self):
+        return ramp_update_count(self.ramp)
+
     def problems(self):
         ramp = ramp_problems(round(self.latency), round(self.ramp.to), self.ramp, self.duration) if self.ramp else []
         return super().problems() + ramp
@@ -358,6 +391,9 @@ class Bandwidth(LinkFault):
     def updates(self):
         return ramp_updates("rate", max(1, round(self.rate)), max(1, round(self.ramp.to)), self.ramp, self.duration) \
             if self.ramp else []
+
+    def update_count(self):
+        return ramp_update_count(self.ramp)
 
     def problems(self):
         ramp = ramp_problems(max(1, round(self.rate)), max(1, round(self.ramp.to)), self.ramp, self.duration) \
@@ -554,6 +590,9 @@ class CrashLoop(ContainerFault):
                 result.append({"after": round(after + self.down, 9), "set": {"start": k + 1}})
             k += 1
         return result
+
+    def update_count(self):
+        return 2 * math.ceil(self.duration / self.every) if self.every > 0 and self.duration > 0 else 0
 
     def problems(self):
         found = super().problems()
@@ -1134,6 +1173,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         for path, message in fault.problems():
             problems.append(source.problem(("faults", i) + path, message))
         fault_end = max(fault_end, fault.at + fault.duration)
+    problems += _timeline_size_problems(exp.faults, source)
     problems += _targeted_fault_problems(exp.faults, services, source)
     problems += service_fault_problems(loaded)
     names = [f.name for f in exp.faults if f.name]
@@ -1340,6 +1380,25 @@ def service_labels(name: str, service: Service) -> dict[str, str]:
     labels = service.labels if isinstance(service.labels, dict) else dict(
         item.split("=", 1) if "=" in item else (item, "") for item in service.labels)
     return {**labels, "chaos.service": name}
+
+
+MAX_TIMELINE_STEPS = 20_000  # inject, revert and in-place updates: 5.5 hours of one-second ramp steps
+
+
+def _timeline_size_problems(faults: list, source: Source) -> list[Problem]:
+    """A plan with more steps than anyone can follow (a 0.1s ramp over days, repeated) is refused here, from the
+    fields alone, before a step is built: building them would exhaust memory first."""
+    counts = [fault.step_count() for fault in faults]
+    total = sum(counts)
+    if total <= MAX_TIMELINE_STEPS:
+        return []
+    largest = counts.index(max(counts))
+    fault = faults[largest]
+    path = ("faults", largest) + (("ramp", "step") if getattr(fault, "ramp", None) else
+                                  ("every",) if hasattr(fault, "every") else ("times",) if fault.times else ())
+    return [source.problem(path, f"the timeline would have {total:,} steps (at most {MAX_TIMELINE_STEPS:,}; this "
+                                 f"fault makes {counts[largest]:,}): make the step longer, the fault shorter or "
+                                 "times smaller")]
 
 
 def _targeted_fault_problems(faults: list, services: dict[str, Service], source: Source) -> list[Problem]:

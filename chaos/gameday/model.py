@@ -129,7 +129,7 @@ class Webhook(Strict):
     url: str
     timeout: Duration = 5.0
     retries: int = Field(3, ge=0, le=10)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: spec.Headers = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod

@@ -26,6 +26,17 @@ BACKOFF_MAX = 5.0
 RETRY_STATUSES = {408, 425, 429}  # plus every 5xx: the server may answer next time
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook is never redirected: urllib would send the plan's headers (an Authorization) on to the new
+    host, and turn the POST into a GET without its body. The 3xx is the delivery's answer: a failure."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def payload(event: str, text: str, day: dict, **fields) -> dict:
     """What every channel gets: one JSON object per notification."""
     return {"schema": SCHEMA, "event": event, "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -96,10 +107,11 @@ class WebhookSender:
         request = urllib.request.Request(self.url, data=data, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": f"chaos/{__version__}", **self.headers})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+            with _OPENER.open(request, timeout=self.timeout) as response:  # http(s) only (validated)
                 return response.status, None
         except urllib.error.HTTPError as exc:
-            return exc.code, f"HTTP {exc.code}"
+            moved = " (a redirect: not followed, point the webhook at its final URL)" if 300 <= exc.code < 400 else ""
+            return exc.code, f"HTTP {exc.code}{moved}"
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return None, f"{reason.__class__.__name__}: {reason}"[:200]

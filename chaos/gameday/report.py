@@ -110,19 +110,20 @@ def _step(day_dir: Path, planned: dict, events: list[dict], day0: float | None) 
         return {**base, "status": "not run", "verdict": "not run", "outcome": None,
                 "reason": (not_run or {}).get("reason") or "the day ended before this step",
                 "run_dir": None, "report": None, "start_s": None, "end_s": None}
-    run_dir = day_dir / started["run_dir"]
-    summary = _step_summary(run_dir)
+    run_dir, link = _step_dir(day_dir, started.get("run_dir"))
+    summary = _step_summary(run_dir) if run_dir else None
     record = ended or {}
     verdict = record.get("verdict") or (summary or {}).get("verdict") or "inconclusive"
     rel = lambda wall: (wall - day0) if (wall is not None and day0 is not None) else None  # noqa: E731
-    step_events, step_warnings = _journal(run_dir / "journal.jsonl")
+    step_events, step_warnings = _journal(run_dir / "journal.jsonl") if run_dir else ([], [
+        f"its run dir {started.get('run_dir')!r} is not inside the day dir: not read, not linked"])
     step = {
         **base, "status": "ran", "verdict": verdict, "outcome": record.get("outcome"),
         "reason": record.get("reason") or (summary or {}).get("reason") or "",
         "score": record.get("score") if record.get("score") is not None else (summary or {}).get("score"),
         "error": record.get("error"),
-        "run_dir": started["run_dir"],
-        "report": f"{started['run_dir']}/report.html" if (run_dir / "report.html").is_file() else None,
+        "run_dir": link,
+        "report": f"{link}/report.html" if run_dir and (run_dir / "report.html").is_file() else None,
         "start_s": rel(started.get("wall")), "end_s": rel((ended or {}).get("wall")),
         "rehearsed": bool(started.get("rehearse")),
         "summary": summary,
@@ -133,6 +134,18 @@ def _step(day_dir: Path, planned: dict, events: list[dict], day0: float | None) 
     step["faults"] = _faults(step, step_events, summary, rel)
     step["aborts"] = list(((summary or {}).get("run") or {}).get("aborts") or [])
     return step
+
+
+def _step_dir(day_dir: Path, recorded) -> tuple[Path | None, str | None]:
+    """A step's run dir as the day journal records it, and the relative link to it; (None, None) unless it is
+    inside the day dir: a report links to, and reads, nothing else (`../..`, an absolute path, a symlink out)."""
+    if not isinstance(recorded, str) or not recorded:
+        return None, None
+    root = day_dir.resolve()
+    path = (root / recorded).resolve()
+    if path == root or not path.is_relative_to(root):
+        return None, None
+    return path, path.relative_to(root).as_posix()
 
 
 def _step_summary(run_dir: Path) -> dict | None:

@@ -167,6 +167,32 @@ def test_gameday_plan_command_prints_absolute_times_and_bad_input_exits_2(tmp_pa
     assert f"{bad}:2:1: stop_on:" in result.output
 
 
+def test_a_title_with_rich_markup_is_printed_as_written(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("title: Minimal", "title: '[/x] drill [bold]'"))
+    result = CliRunner().invoke(main, ["gameday", "plan", str(path)])
+    assert result.exception is None, result.exception  # `[/x]` closed nothing: rich raised MarkupError
+    assert result.exit_code == 0 and "[/x] drill [bold]  (day)" in result.output
+
+
+def test_a_webhook_header_with_a_line_break_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path, MINIMAL + textwrap.dedent("""\
+        notify:
+          webhook:
+            url: https://hooks.example/T1
+            headers:
+              Authorization: "Bearer x\\r\\nX-Forwarded-For: 1.2.3.4"
+        """))
+    assert problems(path) == [f"{path}:11:5: notify.webhook.headers: the value of header 'Authorization' holds a "
+                              "line break (CR or LF) or NUL"]
+
+
+def test_a_cron_rule_that_never_fires_is_refused(tmp_path):
+    path = write(tmp_path, MINIMAL + "schedule:\n  cron: '0 10 30 2 *'\n  timezone: Europe/Berlin\n")
+    assert problems(path) == [f"{path}:9:3: schedule.cron: '0 10 30 2 *' never fires: no date matches its "
+                              "day-of-month and month"]
+    assert load_gameday(write(tmp_path, MINIMAL + "schedule:\n  cron: '0 10 29 2 *'\n  timezone: UTC\n"))
+
+
 def test_the_days_system_may_adopt_containers_the_user_runs(tmp_path):
     day = load_gameday(write(tmp_path, MINIMAL.replace(
         "    compose: @REPO@/targets/shop/compose.yaml",
