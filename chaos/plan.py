@@ -121,9 +121,13 @@ class Plan:
         return scrub(data, self.secret_values)
 
 
+RUN_ID_RANDOM_BYTES = 4  # 32 bits: runs started in the same second on one engine (a CI matrix) never share one
+
+
 def new_run_id(now: float | None = None) -> str:
+    """The run's id, which names its containers, networks, volumes and run dir: unique across concurrent runs."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now if now is not None else time.time()))
-    return f"{stamp}-{_random.token_hex(2)}"
+    return f"{stamp}-{_random.token_hex(RUN_ID_RANDOM_BYTES)}"
 
 
 def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | None = None) -> Plan:

@@ -1137,6 +1137,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
 
     problems += _system_problems(loaded)
     problems += _compose_problems(loaded)
+    problems += _reserved_name_problems(loaded)
     for i, link in enumerate(exp.links):
         source_name, target_name, _ = LINK.match(link).groups()
         if source_name in exp.targets.attach:
@@ -1226,6 +1227,32 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     return problems
 
 
+def _service_location(loaded: LoadedExperiment, service_name: str, *field: str) -> tuple:
+    """Where a service is written: the experiment's targets.services, or its compose project."""
+    project = loaded.compose_project
+    if service_name in loaded.experiment.targets.services or project is None or service_name not in project.services:
+        return loaded.source, ("targets", "services", service_name, *field)
+    return project, ("services", service_name, *field)
+
+
+# The harness names its own containers and volumes chaos-<run id>-<role> (chaos.system.System.container_name),
+# as it names a target's: a service called like a role would be given the harness's container, or take it.
+# Roles: the clock keeper and volume, each link's Toxiproxy, and probe helpers ("load" is refused as the edge).
+HARNESS_ROLES = ("clock", "probe")
+HARNESS_ROLE_PREFIXES = ("link-", "probe-")
+
+
+def _reserved_name_problems(loaded: LoadedExperiment) -> list[Problem]:
+    problems = []
+    for name, service in loaded.services.items():
+        if service.attach or not (name in HARNESS_ROLES or name.startswith(HARNESS_ROLE_PREFIXES)):
+            continue
+        file, path = _service_location(loaded, name)
+        problems.append(file.problem(path, f"service name {name!r} is one the harness gives its own containers "
+                                           f"(chaos-<run>-{name}): rename the service"))
+    return problems
+
+
 def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     """Dependencies that name no service or go round in a cycle; links and the load target that
     cannot be routed (ports out of range, a service linked to itself, an edge link to a service the
@@ -1234,10 +1261,7 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     problems: list[Problem] = []
 
     def where(service_name: str, *field: str) -> tuple:
-        project = loaded.compose_project
-        if service_name in exp.targets.services or project is None or service_name not in project.services:
-            return source, ("targets", "services", service_name, *field)
-        return project, ("services", service_name, *field)
+        return _service_location(loaded, service_name, *field)
 
     for service_name, service in services.items():
         for dependency in service.dependencies():

@@ -170,6 +170,38 @@ def test_open_model_reports_a_stall_the_closed_model_hides(web, tmp_path):
     assert results["open"]["p90_ms"] > 5 * results["closed"]["p90_ms"]
 
 
+def test_workers_reach_their_master_when_the_port_picked_for_it_is_taken(tmp_path, monkeypatch):
+    """The master's port used to be picked by the harness (bind 0, close) and bound by Locust a second later:
+    another process could take it in between, and the load failed. Simulated here: that port is taken. The
+    master now binds port 0 itself and tells the harness which port it got. No Docker: a local HTTP server."""
+    import socket
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    monkeypatch.setattr("chaos.load._free_port", lambda: busy, raising=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "plain.py").write_text(PLAIN_LOCUSTFILE)
+    target = SimpleNamespace(edge_url=lambda: f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        samples = run_load(target, tmp_path, tmp_path / "run", 4, workers=1, users=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        taken.close()
+    assert len(samples) > 10 and samples["success"].all()
+    assert int((tmp_path / "run" / "logs" / "locust-master-port").read_text()) not in (0, busy)
+
+
 def test_two_local_workers_gather_every_sample(web, tmp_path):
     system, folder = web
     samples = run_load(system, folder, tmp_path / "run", 6, workers=2, users=6)

@@ -188,3 +188,12 @@ def test_the_step_count_bound_is_an_upper_bound_of_the_steps_a_plan_builds(tmp_p
     built = len(steps(plan)) - 2 * len(plan.timeline)  # the phases' own steps are not the faults'
     exp = load_experiment(write(tmp_path, text), {}).experiment
     assert 1_800 <= built <= exp.faults[0].step_count() <= MAX_TIMELINE_STEPS  # equal latencies are one update
+
+
+def test_run_ids_started_in_the_same_second_carry_32_random_bits():
+    from chaos.plan import new_run_id
+
+    ids = [new_run_id(now=1_700_000_000.0) for _ in range(500)]
+    assert len(set(ids)) == len(ids)
+    assert {i.split("-")[0] for i in ids} == {"20231114T221320"}
+    assert all(len(i.split("-")[1]) == 8 for i in ids), "16 random bits met again within a few hundred runs"
