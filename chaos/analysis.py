@@ -96,8 +96,8 @@ import pandas as pd
 from chaos import metrics, rundir
 from chaos.metrics import METRICS, QUANTILES, describe, format_range, format_value
 from chaos.rundir import RunDirError
-from chaos.secrets import ordered, secret_env_values
-from chaos.secrets import scrub_text as _scrub_text
+from chaos.journal import read_journal_lines, unreadable_notes
+from chaos.secrets import ordered, scrub, secret_env_values
 from chaos.stats import (
     CONFIDENCE,
     LatencyBins,
@@ -133,6 +133,7 @@ class Run:
     run_dir: Path
     warnings: list[str] = field(default_factory=list)
     probes: pd.DataFrame | None = None  # probes.parquet, when the experiment has probes
+    unreadable: list[str] = field(default_factory=list)  # "journal.jsonl:N: ...": lines it could not read
 
 
 # ---------------------------------------------------------------- loading
@@ -143,11 +144,12 @@ def load_run(run_dir: str | Path) -> Run:
     missing = rundir.missing_files(run_dir)
     if missing:
         raise RunDirError(rundir.missing_text(run_dir, missing))
-    events, warnings = _read_journal(run_dir / "journal.jsonl")  # first: its version says how to read the rest
+    events, unreadable = _read_journal(run_dir / "journal.jsonl")  # first: its version says how to read the rest
     plan = _read_plan(run_dir / "plan.json")
     samples, more = _read_samples(run_dir)
     probes = _read_probes(run_dir / rundir.PROBES_PARQUET)
-    return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=warnings + more, probes=probes)
+    return Run(plan=plan, events=events, samples=samples, run_dir=run_dir, warnings=unreadable + more, probes=probes,
+               unreadable=unreadable)
 
 
 def _read_plan(path: Path) -> dict:
@@ -185,13 +187,15 @@ def _read_probes(path: Path) -> pd.DataFrame | None:
 
 
 def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
-    # a harness killed mid-write leaves a torn last line: counted, skipped
-    parsed, bad = rundir.parse_journal(path.read_text(encoding="utf-8", errors="replace"))
+    # a harness killed mid-write leaves a torn last line: the report renders without it, and says which it is
+    parsed, unreadable = read_journal_lines(path)
     rundir.check_events(path, parsed)
     events = [e for e in rundir.upgrade_events(parsed) if "mono" in e]
-    bad += len(parsed) - len(events)
+    timeless = len(parsed) - len(events)
     events.sort(key=lambda e: (e.get("seq", 0), e["mono"]))
-    warnings = [f"{path.name}: skipped {bad} unreadable line(s)"] if bad else []
+    warnings = unreadable_notes(path, unreadable)
+    if timeless:
+        warnings.append(f"{path.name}: skipped {timeless} event(s) with no time (\"mono\")")
     return events, warnings
 
 
@@ -903,22 +907,6 @@ def _targets(plan: dict) -> list[dict]:
     if isinstance(targets, dict):
         targets = list(targets.values())
     return [t for t in targets if isinstance(t, dict)]
-
-
-def scrub_text(text: str, secrets: list[str]) -> str:
-    return _scrub_text(text, secrets)
-
-
-def scrub(value: Any, secrets: list[str]) -> Any:
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return scrub_text(value, secrets)
-    if isinstance(value, dict):
-        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 def json_safe(value: Any) -> Any:

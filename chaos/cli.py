@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from chaos import __version__
 from chaos.errors import ChaosError, SpecError
@@ -184,23 +185,23 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
         return 0
     from chaos.live import LiveView
     from chaos.runner import Runner
-    from chaos.secrets import scrub_text
+    from chaos.secrets import scrub
 
     started = time.monotonic()
-    console.print(f"[bold]{plan.experiment}[/] run {plan.run_id} ({plan.duration:.0f}s of load)")
+    console.print(f"[bold]{escape(plan.experiment)}[/] run {plan.run_id} ({plan.duration:.0f}s of load)")
     hide = plan.secret_values  # fault and hypothesis names may hold them; CI logs keep this output
     with LiveView(console) as view:
         def progress(message: str) -> None:
-            view.message(scrub_text(f"  {time.monotonic() - started:6.1f}s  {message}", hide))
+            view.message(scrub(f"  {time.monotonic() - started:6.1f}s  {message}", hide))
 
         def status(snapshot) -> None:
             view.update(dataclasses.replace(
-                snapshot, active_faults=[scrub_text(f, hide) for f in snapshot.active_faults],
-                hypotheses=[(scrub_text(label, hide), state) for label, state in snapshot.hypotheses]))
+                snapshot, active_faults=scrub(list(snapshot.active_faults), hide),
+                hypotheses=[(scrub(label, hide), state) for label, state in snapshot.hypotheses]))
 
         result = Runner(plan, on_progress=progress, on_status=status, keep_system=keep_system).run()
     if result.error:
-        result.error = scrub_text(result.error, hide)
+        result.error = scrub(result.error, hide)
     _print_result(result)
     if keep_system and _system_kept(result.run_dir):
         console.print(f"  system kept, every fault reverted: inspect it with `docker ps --filter label=chaos.run="
@@ -212,9 +213,9 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
 
 def _system_kept(run_dir: Path) -> bool:
     """The run got as far as starting a system, and kept it (a run that failed before has nothing to keep)."""
-    from chaos.journal import read_journal
+    from chaos.journal import read_journal_lines
 
-    return any(e.get("event") == "system_kept" for e in read_journal(run_dir / "journal.jsonl"))
+    return any(e.get("event") == "system_kept" for e in read_journal_lines(run_dir / "journal.jsonl")[0])
 
 
 def _baseline(path: str, experiment: str, last: int):
@@ -259,8 +260,6 @@ def _described_target(target) -> str:
 
 
 def _print_plan(plan) -> None:
-    from rich.markup import escape
-
     from chaos.plan import start_order
     from chaos.runner import steps
 
@@ -323,6 +322,7 @@ def _fmt(value) -> str:
 def report(run_dir):
     """Render the reports of a run dir again (pure: needs no Docker). Exit 2, writing nothing, when this
     harness cannot read the run dir (a file missing, a schema version it does not know)."""
+    from chaos.journal import read_journal_lines, unreadable_notes
     from chaos.report import render_all
     from chaos.rundir import RunDirError, gaps
 
@@ -333,6 +333,9 @@ def report(run_dir):
         sys.exit(exc.exit_code)
     for line in gaps(Path(run_dir)):  # a killed run's dir: rendered from what it has, and says what it lacks
         err.print(f"chaos report: {line}", markup=False)
+    journal = Path(run_dir) / "journal.jsonl"
+    for note in unreadable_notes(journal, read_journal_lines(journal)[1]):
+        err.print(f"chaos report: {Path(run_dir) / note}", markup=False)
     for kind, path in written.items():
         console.print(f"{kind}: {path}", markup=False)
 

@@ -81,11 +81,11 @@ from chaos.analysis import (
     phase_segments,
     phase_windows,
     run_origin,
-    scrub,
     secrets_of,
 )
 from chaos.metrics import COMPARED, REGISTRY, describe
 from chaos.rundir import check_run_dir
+from chaos.secrets import scrub
 from chaos.stats import (
     CONFIDENCE,
     Z95,
@@ -537,13 +537,13 @@ def compare_sides(sides: list[Side], settings: Settings = Settings()) -> dict:
         "pairs": pairs,
         "experiments": experiments,
     }
-    return scrub(json_safe(result), sorted(secrets, key=len, reverse=True))
+    return scrub(json_safe(result), secrets)
 
 
 def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: list[Side],
                    settings: Settings, groups: int = 1) -> tuple[dict, set[str]]:
     loaded, secrets = [], set()
-    for refs in runs_per_side:
+    for side, refs in zip(sides, runs_per_side):
         if not refs:
             loaded.append(None)
             continue
@@ -554,6 +554,7 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
             except RunDirError as exc:
                 raise CompareInputError(str(exc)) from None
             secrets |= set(secrets_of(run.plan))
+            side.notes += [f"run {ref.run_id}: {note}" for note in run.unreadable]
             runs.append(run)
         loaded.append(runs)
     windows = [[phase_windows(r) for r in runs] if runs else None for runs in loaded]

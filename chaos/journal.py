@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from chaos.errors import EnvironmentProblem
-from chaos.plan import scrub
+from chaos.secrets import scrub, scrubbed_default
 
 SCHEMA_VERSION = 1
 # Written to disk (fsync) before the side effect happens, so `chaos clean` can find it after SIGKILL.
@@ -27,9 +27,10 @@ class Journal:
         self.failed: OSError | None = None
         self._lock = threading.Lock()
         # Reopened (by `chaos clean`), it goes on numbering where the run left off.
-        self._seq = max((e.get("seq", 0) for e in read_journal(path)), default=0) if path.exists() else 0
+        events = read_journal_lines(path)[0] if path.exists() else []
+        self._seq = max((e.get("seq", 0) for e in events), default=0)
         self._handle = open(path, "a", encoding="utf-8")
-        if self._seq and not path.read_bytes().endswith(b"\n"):
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
             self._handle.write("\n")  # end a line torn by a crash, so it stays one unreadable line, not two
 
     def append(self, event: str, **fields) -> dict:
@@ -37,7 +38,8 @@ class Journal:
             self._seq += 1
             record = {"v": SCHEMA_VERSION, "seq": self._seq, "wall": time.time(), "mono": time.monotonic(),
                       "event": event, **fields}
-            line = scrub(json.dumps(record, default=str), self.secret_values)
+            # scrubbed as values, then serialised: a secret such as `3600` never breaks the line's JSON
+            line = json.dumps(scrub(record, self.secret_values), default=scrubbed_default(self.secret_values))
             if self.failed is None:
                 try:
                     self._handle.write(line + "\n")
@@ -62,14 +64,47 @@ class Journal:
                 self.failed = self.failed or exc
 
 
+class UnreadableJournal(ValueError):
+    """A journal line is not a JSON event (torn by a crash, or edited): what it held is unknown."""
+
+    exit_code = 4
+
+    def __init__(self, path: Path, lines: list[int]):
+        self.path, self.lines = Path(path), list(lines)
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        super().__init__(f"{path}:{lines[0]}: unreadable journal line{more}")
+
+
+def parse_journal(text: str) -> tuple[list[dict], list[int]]:
+    """Events (JSON objects with an ``event``) and the numbers of the lines that are not one."""
+    events, unreadable = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            event = None
+        if isinstance(event, dict) and "event" in event:
+            events.append(event)
+        else:
+            unreadable.append(number)
+    return events, unreadable
+
+
+def read_journal_lines(path: Path) -> tuple[list[dict], list[int]]:
+    return parse_journal(Path(path).read_text(encoding="utf-8", errors="replace"))
+
+
+def unreadable_notes(path: Path, lines: list[int]) -> list[str]:
+    """What a report says about the lines it could not read: ``journal.jsonl:17: unreadable line, skipped``."""
+    return [f"{Path(path).name}:{number}: unreadable line, skipped" for number in lines]
+
+
 def read_journal(path: Path) -> list[dict]:
-    events = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if line:
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line torn by a crash (`chaos clean` may append after it): skip it
+    """Every event; raises ``UnreadableJournal`` (naming the line) rather than skip a line it cannot read:
+    a skipped ``fault_ledgered`` would be a fault nobody reverts."""
+    events, unreadable = read_journal_lines(path)
+    if unreadable:
+        raise UnreadableJournal(path, unreadable)
     return events

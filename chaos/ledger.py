@@ -7,6 +7,8 @@ the journal of every registered run whose harness is gone, and reverts each ``fa
 has no ``fault_reverted``, newest first, with the adapter its family rebuilds from the ledger entry
 alone; each revert is journaled as ``fault_reverted`` with reason ``clean``. Reverts are idempotent,
 so running `chaos clean` twice, or after a partial teardown, is safe. Label-based removal follows.
+A run whose journal has a line that cannot be read is never forgotten: that line may be a fault still
+injected. Its readable faults are reverted, and it stays registered, named with the file and line.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from chaos import faults as fault_families
-from chaos.journal import Journal, read_journal
+from chaos.journal import Journal, read_journal_lines
 from chaos.plan import FaultPlan
 
 JOURNAL = "journal.jsonl"
@@ -90,10 +92,16 @@ def replay(run_dir: Path, run_id: str, client) -> tuple[list[str], bool]:
     path = Path(run_dir) / JOURNAL
     if not path.is_file():
         return [f"run {run_id}: no journal at {path}: no faults to revert from it"], True
-    pending = unreverted(read_journal(path))
-    if not pending:
-        return [], True
+    events, unreadable = read_journal_lines(path)
     messages, complete = [], True
+    if unreadable:
+        complete = False
+        messages.append(f"run {run_id}: {path}:{unreadable[0]}: unreadable journal line (a fault it recorded may "
+                        f"still be active): the run stays registered; repair or delete that line, then "
+                        f"`chaos clean --run {run_id}`")
+    pending = unreverted(events)
+    if not pending:
+        return messages, complete
     journal = Journal(path)
     try:
         for entry in reversed(pending):  # newest first, as the runner's teardown does

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ HERE = Path(__file__).parent
 RECORDER = HERE / "locust_recorder.py"
 ARRIVALS = HERE / "locust_arrivals.py"
 SCENARIO = HERE / "locust_scenario.py"
+MASTER_PORT_WAIT = 60.0  # Locust imports gevent and its plugins first: seconds on a busy 2-core machine
 
 SCHEMA = pa.schema([
     ("t_wall", pa.float64()), ("t_mono", pa.float64()), ("latency_ms", pa.float64()),
@@ -52,7 +52,9 @@ class LocustInvocation:
 
 def locust_invocation(load: dict, host: str, run_time: float, stats_file: Path, master_port: int | None = None,
                       seed: int | None = None) -> LocustInvocation:
-    """Pure: the command lines and environment for ``load`` (a plan's load section)."""
+    """Pure: the command lines and environment for ``load`` (a plan's load section). ``master_port`` 0: the
+    master binds a port the kernel chooses and writes it to ``CHAOS_MASTER_PORT_FILE`` (workers then need
+    ``worker_commands`` with it)."""
     files = [RECORDER]
     if load["model"] == "open":
         files.append(ARRIVALS)
@@ -85,6 +87,12 @@ def locust_invocation(load: dict, host: str, run_time: float, stats_file: Path, 
     return LocustInvocation(master + classes, worker_commands, env)
 
 
+def worker_commands(invocation: LocustInvocation, master_port: int) -> list[list[str]]:
+    """The workers' command lines pointed at the port the master actually bound."""
+    return [[str(master_port) if i and command[i - 1] == "--master-port" else part for i, part in enumerate(command)]
+            for command in invocation.workers]
+
+
 @dataclass
 class LoadProcess:
     """Headless Locust (one process, or a master and local workers), bounded by ``--run-time`` and by
@@ -107,9 +115,12 @@ class LoadProcess:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         # Locust's own summary, kept beside our samples so the two counts can be checked against each other.
-        invocation = locust_invocation(self.load, self.host, self.run_time, logs / "locust-stats", _free_port(),
-                                       self.seed)
-        env = {**os.environ, **invocation.env, "CHAOS_PARENT_PID": str(os.getpid())}
+        # Port 0: the master binds one the kernel chooses; a port picked here and bound later could be taken.
+        invocation = locust_invocation(self.load, self.host, self.run_time, logs / "locust-stats", 0, self.seed)
+        port_file = logs / "locust-master-port"
+        port_file.unlink(missing_ok=True)
+        env = {**os.environ, **invocation.env, "CHAOS_PARENT_PID": str(os.getpid()),
+               "CHAOS_MASTER_PORT_FILE": str(port_file)}
         cwd = str(self.run_dir)  # never the user's source folder: Locust may write files where it runs
         with open(logs / "locust.log", "ab") as log:
             # Own process group, not the terminal's foreground one: a Ctrl-C reaches the harness only, which
@@ -118,10 +129,11 @@ class LoadProcess:
                                             env={**env, "CHAOS_SAMPLES_FILE": str(self.samples_csv)},
                                             process_group=0, cwd=cwd)
             try:
-                for command in invocation.workers:
+                commands = worker_commands(invocation, _wait_for_port(port_file, self.process)) if invocation.workers else []
+                for command in commands:
                     self.workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                          process_group=self.process.pid, cwd=cwd))
-            except OSError:
+            except (OSError, LoadStartError):
                 _signal_group(self.process.pid, signal.SIGKILL)  # no master left waiting for workers
                 raise
         self.started_mono = time.monotonic()
@@ -151,10 +163,20 @@ class LoadProcess:
         return self.process.returncode
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class LoadStartError(RuntimeError):
+    """The Locust master ended, or never said which port it bound, before its workers could be started."""
+
+
+def _wait_for_port(port_file: Path, master: subprocess.Popen, timeout: float = MASTER_PORT_WAIT) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_file.is_file():
+            return int(port_file.read_text())
+        if master.poll() is not None:
+            raise LoadStartError(f"the Locust master ended (exit {master.returncode}) before it bound a port for its "
+                                 "workers: see logs/locust.log")
+        time.sleep(0.05)
+    raise LoadStartError(f"the Locust master did not bind a port for its workers within {timeout:.0f}s")
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -75,9 +75,21 @@ def _flusher(environment) -> None:
             return
 
 
+def _tell_master_port(environment) -> None:
+    """The master bound port 0 (the kernel chose a free one, no race): the harness starts workers on it."""
+    path = os.environ.get("CHAOS_MASTER_PORT_FILE")
+    server = getattr(environment.runner, "server", None)
+    if path and server is not None:
+        partial = f"{path}.partial"
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(str(server.port))
+        os.replace(partial, path)  # a reader never sees half a number
+
+
 @events.init.add_listener
 def _open(environment, **_kwargs):
     gevent.spawn(_flusher, environment)
+    _tell_master_port(environment)
     path = os.environ.get("CHAOS_SAMPLES_FILE")
     if not path or isinstance(environment.runner, WorkerRunner):
         return

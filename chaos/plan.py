@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import secrets as _random
 import time
 from dataclasses import asdict, dataclass, field, replace
 
 from chaos import service_config, spec
-from chaos.secrets import scrub_text, secret_env_values
+from chaos.secrets import scrub, secret_env_values
 from chaos.spec import LoadedExperiment
 
 
@@ -118,16 +117,16 @@ class Plan:
         for target in data["targets"]:
             target["environment"] = {key: "<set>" for key in target["environment"]}
         data["phases"] = dict(self.phases)
-        return json.loads(scrub(json.dumps(data), self.secret_values))
+        return scrub(data, self.secret_values)
 
 
-def scrub(text: str, secret_values: list[str]) -> str:
-    return scrub_text(text, secret_values)  # also the JSON-escaped forms: plan.json and the journal are JSON
+RUN_ID_RANDOM_BYTES = 4  # 32 bits: runs started in the same second on one engine (a CI matrix) never share one
 
 
 def new_run_id(now: float | None = None) -> str:
+    """The run's id, which names its containers, networks, volumes and run dir: unique across concurrent runs."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now if now is not None else time.time()))
-    return f"{stamp}-{_random.token_hex(2)}"
+    return f"{stamp}-{_random.token_hex(RUN_ID_RANDOM_BYTES)}"
 
 
 def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | None = None) -> Plan:

@@ -67,8 +67,11 @@ def check(probe: dict, system) -> str | None:
 
 def _http(params: dict, system, timeout: float) -> str:
     port = system.published(params["service"], params["port"])
-    response = requests.request(params["method"], f"http://127.0.0.1:{port}{params['path']}", timeout=timeout,
-                                headers={"User-Agent": "chaos-probe"})
+    with requests.Session() as session:
+        session.trust_env = False  # no ~/.netrc credentials and no proxy: the probe talks to 127.0.0.1 only
+        # A redirect is the answer judged (expect_status), never followed: following one would leave loopback.
+        response = session.request(params["method"], f"http://127.0.0.1:{port}{params['path']}", timeout=timeout,
+                                   headers={"User-Agent": "chaos-probe"}, allow_redirects=False)
     if response.status_code not in params["expect_status"]:
         raise ProbeFailed(f"HTTP {response.status_code}, expected {params['expect_status']}")
     if params.get("body_regex") and not re.search(params["body_regex"], response.text):

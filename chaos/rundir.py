@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from chaos import __version__
-from chaos.journal import SCHEMA_VERSION
+from chaos.journal import SCHEMA_VERSION, parse_journal, read_journal_lines
 
 CURRENT = SCHEMA_VERSION
 # version n -> a function turning an event of version n into one of version n + 1 (pure, returns a new dict)
@@ -156,24 +156,6 @@ def upgrade_events(events: list[dict], current: int = CURRENT, migrations=None) 
     return upgraded
 
 
-def parse_journal(text: str) -> tuple[list[dict], int]:
-    """Events (JSON objects with an ``event``) and how many lines could not be read (torn by a crash)."""
-    events, bad = [], 0
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1
-            continue
-        if isinstance(event, dict) and "event" in event:
-            events.append(event)
-        else:
-            bad += 1
-    return events, bad
-
-
 def writer_of(events: list[dict]) -> str | None:
     started = next((e for e in events if e.get("event") == "run_started"), {})
     version = started.get("harness_version")
@@ -193,7 +175,7 @@ def check_run_dir(run_dir: str | Path) -> None:
     if missing:
         raise RunDirError(missing_text(run_dir, missing))
     path = run_dir / JOURNAL
-    events, _ = parse_journal(path.read_text(encoding="utf-8", errors="replace"))
+    events, _ = read_journal_lines(path)
     check_events(path, events)
 
 

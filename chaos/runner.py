@@ -24,7 +24,7 @@ from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos import faults as fault_families
 from chaos import ledger, metrics
-from chaos.journal import Journal, read_journal
+from chaos.journal import Journal, read_journal_lines
 from chaos.live import Status
 from chaos.load import LoadProcess, SampleTail, csv_to_parquet
 from chaos.plan import Plan
@@ -392,7 +392,8 @@ class Runner:
 
     def _write_results(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
         csv_path = self.run_dir / SAMPLES_CSV
-        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal(self.run_dir / "journal.jsonl"))
+        # its own journal: a line torn by a full disk must not cost the samples (`chaos report` names it)
+        csv_to_parquet(csv_path, self.run_dir / SAMPLES_PARQUET, read_journal_lines(self.run_dir / "journal.jsonl")[0])
         csv_path.unlink(missing_ok=True)
         scrub_run_files(self.run_dir, self.plan.secret_values)  # Locust wrote these, not the journal
         from chaos import analysis, report  # imported late: pandas/matplotlib are slow to import

@@ -6,6 +6,13 @@ environment entries whose key looks secret (PASSWORD, TOKEN, SECRET, KEY, ...) o
 a password inside a URL (``postgres://user:PASSWORD@db``).  Every other environment value
 is only ever shown as ``<set>`` (plan.json) and never copied into journals or reports; it
 is not scrubbed from free text, because values like ``redis`` or ``6379`` also name links.
+For the same reason a number or a boolean (``SESSION_TIMEOUT=3600``, ``AUTH_ENABLED=true``) is
+never a secret by its key name alone: list it under ``secrets:`` if it really is one.
+
+``scrub`` is the one way to hide them: it walks a value (a text, or the dicts and lists about to
+be serialised: journal lines, plan.json, reports, notifications, console lines) and replaces each
+secret inside its strings; numbers, booleans and None are left as they are.  It is never applied
+to serialised JSON text, where a secret such as ``3600`` or ``true`` would break the syntax.
 
 The secret values themselves are never written to the run dir, so a report rendered later
 from the run dir alone (``chaos report``) cannot scrub them: that is why the runner scrubs
@@ -14,15 +21,15 @@ the only files written by other processes (samples, Locust's logs) before it ren
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 REDACTED = "***"
 MIN_DETECTED_LENGTH = 4  # shorter values would blank out ordinary words everywhere
 _SECRET_KEY = re.compile(r"pass|pwd|token|secret|key|credential|auth|cookie|session|private", re.IGNORECASE)
+_NUMBER_OR_BOOLEAN = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|true|false|yes|no|on|off", re.IGNORECASE)
 SCRUBBED_SAMPLE_COLUMNS = ("name", "error")
 
 
@@ -37,13 +44,20 @@ def secret_env_values(env: dict) -> list[str]:
         if value is None:
             continue
         text = str(value)
-        if looks_secret(str(key)) and len(text) >= MIN_DETECTED_LENGTH:
+        if looks_secret(str(key)) and len(text) >= MIN_DETECTED_LENGTH and not number_or_boolean(value):
             found.append(text)
             continue
         password = _url_password(text)
         if password and len(password) >= MIN_DETECTED_LENGTH:
             found.append(password)
     return found
+
+
+def number_or_boolean(value) -> bool:
+    """A setting, not a credential: ``3600``, ``0.5``, ``true``, ``off`` (as a YAML scalar or its text)."""
+    if isinstance(value, (bool, int, float)):
+        return True
+    return bool(_NUMBER_OR_BOOLEAN.fullmatch(str(value).strip()))
 
 
 def _url_password(text: str) -> str | None:
@@ -60,12 +74,33 @@ def ordered(values: Iterable[str]) -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and v}, key=len, reverse=True)
 
 
-def scrub_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret, also in the escaped forms JSON gives it (quotes, backslashes, non-ASCII)."""
-    for secret in ordered(secrets):
-        for form in dict.fromkeys((secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1])):
-            text = text.replace(form, REDACTED)
-    return text
+def scrub(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` with every secret replaced inside its strings (dict keys too), before it is serialised.
+
+    A text, or dicts, lists and tuples of values; numbers, booleans, None and other objects come back
+    as they are (serialise those with ``scrubbed_default``)."""
+    secrets = ordered(secrets)
+    return _scrub(value, secrets) if secrets else value
+
+
+def scrubbed_default(secrets: Iterable[str]):
+    """A ``json.dumps(default=...)`` that writes an object JSON does not know as its text, scrubbed."""
+    secrets = ordered(secrets)
+    return lambda value: _scrub(str(value), secrets)
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {_scrub(key, secrets): _scrub(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_scrub(item, secrets) for item in value)
+    return value
 
 
 def scrub_run_files(run_dir: Path, secrets: Iterable[str]) -> list[str]:

@@ -6,6 +6,7 @@ problem as ``FILE:LINE:COLUMN: field.path: message`` in one pass.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal as _signal
@@ -33,6 +34,20 @@ Milliseconds = Annotated[float, BeforeValidator(units.parse_milliseconds)]
 Fraction = Annotated[float, BeforeValidator(units.parse_fraction)]
 RateKBps = Annotated[float, BeforeValidator(units.parse_rate_kbps)]
 Bytes = Annotated[int, BeforeValidator(units.parse_size_bytes)]
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+
+
+def _safe_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A line break in a header would start a header (or a body) of its own: refused, never sent."""
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a header name (letters, digits and !#$%&'*+.^_`|~-)")
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name!r} holds a line break (CR or LF) or NUL")
+    return headers
+
+
+Headers = Annotated[dict[str, str], AfterValidator(_safe_headers)]
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 LINK = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*->\s*([A-Za-z0-9_.-]+):(\d{1,5})\s*$")
@@ -157,7 +172,7 @@ class ScenarioRequest(Strict):
     name: str | None = Field(None, description="name in reports (default: METHOD path)")
     weight: int = Field(1, ge=1, le=10_000)
     expect: list[int] | int = Field(default_factory=lambda: [200], description="status codes that count as success")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     json_body: dict | list | None = Field(None, alias="json")
 
     def statuses(self) -> list[int]:
@@ -230,6 +245,15 @@ class FaultSpec(Strict):
     def updates(self) -> list[dict]:
         """Changes made while one occurrence is active: ``{"after": s, "set": {...}}`` (ramps, crash loops)."""
         return []
+
+    def update_count(self) -> int:
+        """How many ``updates()`` one occurrence has, counted without building them (an upper bound)."""
+        return 0
+
+    def step_count(self) -> int:
+        """The timeline steps of this fault (inject, revert and every update of every occurrence), counted
+        from its fields alone: validation bounds the plan before anything is built."""
+        return (self.times or 1) * (2 + self.update_count())
 
     def problems(self) -> list[tuple[tuple, str]]:
         """Checks of this fault alone, as (field path inside the fault, message)."""
@@ -307,6 +331,12 @@ def ramp_updates(attribute: str, start: int, end: int, ramp, duration: float) ->
     return updates
 
 
+def ramp_update_count(ramp) -> int:
+    if ramp is None or ramp.step <= 0 or ramp.over <= 0:
+        return 0  # refused by ramp_problems
+    return math.ceil(ramp.over / ramp.step) + 1
+
+
 def ramp_problems(start: int, end: int, ramp, duration: float) -> list[tuple[tuple, str]]:
     found = []
     if ramp.over <= 0:
@@ -336,6 +366,9 @@ class Latency(LinkFault):
         return ramp_updates("latency", round(self.latency), round(self.ramp.to), self.ramp, self.duration) \
             if self.ramp else []
 
+    def update_count(self):
+        return ramp_update_count(self.ramp)
+
     def problems(self):
         ramp = ramp_problems(round(self.latency), round(self.ramp.to), self.ramp, self.duration) if self.ramp else []
         return super().problems() + ramp
@@ -352,6 +385,9 @@ class Bandwidth(LinkFault):
     def updates(self):
         return ramp_updates("rate", max(1, round(self.rate)), max(1, round(self.ramp.to)), self.ramp, self.duration) \
             if self.ramp else []
+
+    def update_count(self):
+        return ramp_update_count(self.ramp)
 
     def problems(self):
         ramp = ramp_problems(max(1, round(self.rate)), max(1, round(self.ramp.to)), self.ramp, self.duration) \
@@ -547,6 +583,9 @@ class CrashLoop(ContainerFault):
                 result.append({"after": round(after + self.down, 9), "set": {"start": k + 1}})
             k += 1
         return result
+
+    def update_count(self):
+        return 2 * math.ceil(self.duration / self.every) if self.every > 0 and self.duration > 0 else 0
 
     def problems(self):
         found = super().problems()
@@ -1082,6 +1121,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
 
     problems += _system_problems(loaded)
     problems += _compose_problems(loaded)
+    problems += _reserved_name_problems(loaded)
     for i, link in enumerate(exp.links):
         source_name, target_name, _ = LINK.match(link).groups()
         if source_name in exp.targets.attach:
@@ -1118,6 +1158,7 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         for path, message in fault.problems():
             problems.append(source.problem(("faults", i) + path, message))
         fault_end = max(fault_end, fault.at + fault.duration)
+    problems += _timeline_size_problems(exp.faults, source)
     problems += _targeted_fault_problems(exp.faults, services, source)
     problems += service_fault_problems(loaded)
     names = [f.name for f in exp.faults if f.name]
@@ -1169,6 +1210,32 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     return problems
 
 
+def _service_location(loaded: LoadedExperiment, service_name: str, *field: str) -> tuple:
+    """Where a service is written: the experiment's targets.services, or its compose project."""
+    project = loaded.compose_project
+    if service_name in loaded.experiment.targets.services or project is None or service_name not in project.services:
+        return loaded.source, ("targets", "services", service_name, *field)
+    return project, ("services", service_name, *field)
+
+
+# The harness names its own containers and volumes chaos-<run id>-<role> (chaos.system.System.container_name),
+# as it names a target's: a service called like a role would be given the harness's container, or take it.
+# Roles: the clock keeper and volume, each link's Toxiproxy, and probe helpers ("load" is refused as the edge).
+HARNESS_ROLES = ("clock", "probe")
+HARNESS_ROLE_PREFIXES = ("link-", "probe-")
+
+
+def _reserved_name_problems(loaded: LoadedExperiment) -> list[Problem]:
+    problems = []
+    for name, service in loaded.services.items():
+        if service.attach or not (name in HARNESS_ROLES or name.startswith(HARNESS_ROLE_PREFIXES)):
+            continue
+        file, path = _service_location(loaded, name)
+        problems.append(file.problem(path, f"service name {name!r} is one the harness gives its own containers "
+                                           f"(chaos-<run>-{name}): rename the service"))
+    return problems
+
+
 def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     """Dependencies that name no service or go round in a cycle; links and the load target that
     cannot be routed (ports out of range, a service linked to itself, an edge link to a service the
@@ -1177,10 +1244,7 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     problems: list[Problem] = []
 
     def where(service_name: str, *field: str) -> tuple:
-        project = loaded.compose_project
-        if service_name in exp.targets.services or project is None or service_name not in project.services:
-            return source, ("targets", "services", service_name, *field)
-        return project, ("services", service_name, *field)
+        return _service_location(loaded, service_name, *field)
 
     for service_name, service in services.items():
         for dependency in service.dependencies():
@@ -1322,6 +1386,25 @@ def service_labels(name: str, service: Service) -> dict[str, str]:
     labels = service.labels if isinstance(service.labels, dict) else dict(
         item.split("=", 1) if "=" in item else (item, "") for item in service.labels)
     return {**labels, "chaos.service": name}
+
+
+MAX_TIMELINE_STEPS = 20_000  # inject, revert and in-place updates: 5.5 hours of one-second ramp steps
+
+
+def _timeline_size_problems(faults: list, source: Source) -> list[Problem]:
+    """A plan with more steps than anyone can follow (a 0.1s ramp over days, repeated) is refused here, from the
+    fields alone, before a step is built: building them would exhaust memory first."""
+    counts = [fault.step_count() for fault in faults]
+    total = sum(counts)
+    if total <= MAX_TIMELINE_STEPS:
+        return []
+    largest = counts.index(max(counts))
+    fault = faults[largest]
+    path = ("faults", largest) + (("ramp", "step") if getattr(fault, "ramp", None) else
+                                  ("every",) if hasattr(fault, "every") else ("times",) if fault.times else ())
+    return [source.problem(path, f"the timeline would have {total:,} steps (at most {MAX_TIMELINE_STEPS:,}; this "
+                                 f"fault makes {counts[largest]:,}): make the step longer, the fault shorter or "
+                                 "times smaller")]
 
 
 def _targeted_fault_problems(faults: list, services: dict[str, Service], source: Source) -> list[Problem]:

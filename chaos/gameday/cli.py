@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 UTC = timezone.utc
 VERDICT_STYLE = {"held": "bold green", "deviated": "bold red", "inconclusive": "bold yellow", "aborted": "bold magenta"}
@@ -64,7 +65,7 @@ def plan_command(file, variables, var_files, occurrences):
     agenda = agenda_module.make_agenda(day)
     spec = day.spec
     now = datetime.now(UTC)
-    console.print(f"[bold]{spec.title}[/]  ({day.name})", highlight=False)
+    console.print(f"[bold]{escape(spec.title)}[/]  ({escape(day.name)})", highlight=False)
     if spec.description:
         console.print(spec.description.strip(), markup=False)
     console.print(f"owners:  {', '.join(spec.owners)}", markup=False)
@@ -123,7 +124,7 @@ def run_command(file, variables, var_files, start_now, rehearse, report_dir):
     runner = GameDay(day, rehearse=rehearse, start=None if start_now or day.rule() is None else occurrence,
                      report_dir=report_dir)
     steps = f"{len(day.steps)} step{'s' if len(day.steps) != 1 else ''}"
-    console.print(f"[bold]game day {day.spec.title}[/] {runner.day_id}" + (" [bold]REHEARSAL[/]: faults are "
+    console.print(f"[bold]game day {escape(day.spec.title)}[/] {runner.day_id}" + (" [bold]REHEARSAL[/]: faults are "
                   "recorded, none is injected" if rehearse else "") + f" · {steps}, "
                   f"≈{span(runner.agenda.total)} · stop: Ctrl-C or `chaos gameday stop`", highlight=False)
     with DayView(console) as view:
@@ -151,7 +152,7 @@ def calendar_command(file, variables, var_files, output, events):
     """Write an iCalendar (.ics) file: one event per scheduled occurrence (an RRULE where one is exact)."""
     from chaos.gameday.agenda import make_agenda
     from chaos.gameday.calendar import calendar
-    from chaos.plan import scrub
+    from chaos.secrets import scrub
 
     console, err = _consoles()
     day = _load(file, _vars(variables, var_files))
@@ -190,7 +191,7 @@ def status_command(as_json):
         return
     now = time.time()
     for day in report:
-        console.print(f"[bold]{day['title']}[/] {day['day_id']}  pid {day['pid']}"
+        console.print(f"[bold]{escape(str(day['title']))}[/] {escape(str(day['day_id']))}  pid {day['pid']}"
                       + ("  REHEARSAL (nothing is injected)" if day.get("rehearse") else ""), highlight=False)
         if day.get("state") == "waiting":
             console.print(f"  waiting for its start at {day.get('starts_at')}", markup=False)

@@ -20,6 +20,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from chaos import spec, units
 from chaos.errors import Problem, SpecError, did_you_mean
 from chaos.gameday import schedule
+from chaos.secrets import MIN_DETECTED_LENGTH
 from chaos.spec import LoadedExperiment, Strict
 from chaos.yamlsource import Source, load_yaml
 
@@ -126,7 +127,7 @@ class Webhook(Strict):
     url: str
     timeout: Duration = 5.0
     retries: int = Field(3, ge=0, le=10)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: spec.Headers = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
@@ -275,7 +276,8 @@ def load_gameday(file: Path | str, variables: dict[str, str] | None = None) -> L
         secrets.update(step.loaded.secret_values)
     if plan.notify.webhook:  # a webhook URL often carries a token: never written anywhere
         secrets.add(plan.notify.webhook.url)
-        secrets.update(v for v in plan.notify.webhook.headers.values() if v)
+        # a header value too short to be a credential ("1", "no") would blank that text out everywhere
+        secrets.update(v for v in plan.notify.webhook.headers.values() if v and len(v) >= MIN_DETECTED_LENGTH)
     return LoadedGameDay(plan, source, name, steps, services, sorted(secrets, key=len, reverse=True))
 
 

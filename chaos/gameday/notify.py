@@ -18,11 +18,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chaos import __version__
+from chaos.secrets import scrub, scrubbed_default
 
 SCHEMA = "chaos.gameday.notification/1"
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 5.0
 RETRY_STATUSES = {408, 425, 429}  # plus every 5xx: the server may answer next time
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook is never redirected: urllib would send the plan's headers (an Authorization) on to the new
+    host, and turn the POST into a GET without its body. The 3xx is the delivery's answer: a failure."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def payload(event: str, text: str, day: dict, **fields) -> dict:
@@ -95,10 +107,11 @@ class WebhookSender:
         request = urllib.request.Request(self.url, data=data, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": f"chaos/{__version__}", **self.headers})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+            with _OPENER.open(request, timeout=self.timeout) as response:  # http(s) only (validated)
                 return response.status, None
         except urllib.error.HTTPError as exc:
-            return exc.code, f"HTTP {exc.code}"
+            moved = " (a redirect: not followed, point the webhook at its final URL)" if 300 <= exc.code < 400 else ""
+            return exc.code, f"HTTP {exc.code}{moved}"
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return None, f"{reason.__class__.__name__}: {reason}"[:200]
@@ -106,10 +119,12 @@ class WebhookSender:
 
 class Notifier:
     """Fans each notification out to the channels a plan names. ``print_line`` shows text to the people
-    watching; ``journal`` records every delivery."""
+    watching; ``journal`` records every delivery. Every body is scrubbed of ``secrets`` before any channel
+    sees it (as values: the webhook and the JSONL file get valid JSON)."""
 
-    def __init__(self, notify, base_dir: Path, day: dict, journal, print_line=None):
+    def __init__(self, notify, base_dir: Path, day: dict, journal, print_line=None, secrets=()):
         self.day = day
+        self.secrets = list(secrets)
         self.journal = journal
         self.print_line = print_line if notify.stdout else None
         self.jsonl = (base_dir / notify.jsonl).resolve() if notify.jsonl else None
@@ -120,13 +135,13 @@ class Notifier:
             self._webhook_budget = hook.timeout * (hook.retries + 1) + min(BACKOFF_MAX * hook.retries, 15.0)
 
     def send(self, event: str, text: str, **fields) -> dict:
-        body = payload(event, text, self.day, **fields)
+        body = scrub(payload(event, text, self.day, **fields), self.secrets)
         if self.print_line:
-            self.print_line(f"[notify] {text}")
+            self.print_line(f"[notify] {body['text']}")
         if self.jsonl:
             try:
                 with open(self.jsonl, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(body, default=str) + "\n")
+                    handle.write(json.dumps(body, default=scrubbed_default(self.secrets)) + "\n")
                 self.journal.append("notification", channel="jsonl", notification=event, ok=True)
             except OSError as exc:
                 self.journal.append("notification", channel="jsonl", notification=event, ok=False,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from chaos import __version__
 from chaos.metrics import format_value
-from chaos.journal import read_journal
+from chaos.journal import read_journal_lines, unreadable_notes
 
 SCHEMA = "chaos.gameday/1"
 FILES = {"html": "report.html", "md": "report.md", "junit": "junit.xml", "json": "summary.json"}
@@ -28,10 +28,18 @@ UTC = timezone.utc
 # ---- the day's summary -------------------------------------------------------------------------
 
 
+def _journal(path: Path) -> tuple[list[dict], list[str]]:
+    """A day's or a step's events, and a note for each line that could not be read (never skipped silently)."""
+    if not path.is_file():
+        return [], []
+    events, unreadable = read_journal_lines(path)
+    return events, unreadable_notes(path, unreadable)
+
+
 def summarise(day_dir: str | Path) -> dict:
     day_dir = Path(day_dir)
     agenda = json.loads((day_dir / "agenda.json").read_text(encoding="utf-8"))
-    events = read_journal(day_dir / "journal.jsonl") if (day_dir / "journal.jsonl").is_file() else []
+    events, warnings = _journal(day_dir / "journal.jsonl")
     first = _first(events, "day_started") or (events[0] if events else {})
     day0 = first.get("wall")
     steps = [_step(day_dir, planned, events, day0) for planned in agenda["steps"]]
@@ -72,6 +80,7 @@ def summarise(day_dir: str | Path) -> dict:
         "follow_ups": _follow_ups(steps, events),
         "timeline": _timeline(events, steps, day0),
         "notifications": _notifications(events),
+        "warnings": warnings + [f"step {s['index']}: {note}" for s in steps for note in s.get("warnings", [])],
         "harness_version": agenda.get("harness_version") or __version__,
         "started_by": first.get("started_by"),
     }
@@ -101,28 +110,42 @@ def _step(day_dir: Path, planned: dict, events: list[dict], day0: float | None) 
         return {**base, "status": "not run", "verdict": "not run", "outcome": None,
                 "reason": (not_run or {}).get("reason") or "the day ended before this step",
                 "run_dir": None, "report": None, "start_s": None, "end_s": None}
-    run_dir = day_dir / started["run_dir"]
-    summary = _step_summary(run_dir)
+    run_dir, link = _step_dir(day_dir, started.get("run_dir"))
+    summary = _step_summary(run_dir) if run_dir else None
     record = ended or {}
     verdict = record.get("verdict") or (summary or {}).get("verdict") or "inconclusive"
     rel = lambda wall: (wall - day0) if (wall is not None and day0 is not None) else None  # noqa: E731
-    step_events = read_journal(run_dir / "journal.jsonl") if (run_dir / "journal.jsonl").is_file() else []
+    step_events, step_warnings = _journal(run_dir / "journal.jsonl") if run_dir else ([], [
+        f"its run dir {started.get('run_dir')!r} is not inside the day dir: not read, not linked"])
     step = {
         **base, "status": "ran", "verdict": verdict, "outcome": record.get("outcome"),
         "reason": record.get("reason") or (summary or {}).get("reason") or "",
         "score": record.get("score") if record.get("score") is not None else (summary or {}).get("score"),
         "error": record.get("error"),
-        "run_dir": started["run_dir"],
-        "report": f"{started['run_dir']}/report.html" if (run_dir / "report.html").is_file() else None,
+        "run_dir": link,
+        "report": f"{link}/report.html" if run_dir and (run_dir / "report.html").is_file() else None,
         "start_s": rel(started.get("wall")), "end_s": rel((ended or {}).get("wall")),
         "rehearsed": bool(started.get("rehearse")),
         "summary": summary,
+        "warnings": step_warnings,
     }
     step["phases"] = _phases(step_events, rel)
     step["checks"] = [_check(step, check) for check in (summary or {}).get("checks") or []]
     step["faults"] = _faults(step, step_events, summary, rel)
     step["aborts"] = list(((summary or {}).get("run") or {}).get("aborts") or [])
     return step
+
+
+def _step_dir(day_dir: Path, recorded) -> tuple[Path | None, str | None]:
+    """A step's run dir as the day journal records it, and the relative link to it; (None, None) unless it is
+    inside the day dir: a report links to, and reads, nothing else (`../..`, an absolute path, a symlink out)."""
+    if not isinstance(recorded, str) or not recorded:
+        return None, None
+    root = day_dir.resolve()
+    path = (root / recorded).resolve()
+    if path == root or not path.is_relative_to(root):
+        return None, None
+    return path, path.relative_to(root).as_posix()
 
 
 def _step_summary(run_dir: Path) -> dict | None:
@@ -351,18 +374,18 @@ def _notifications(events: list[dict]) -> dict:
 
 
 def render_day(day_dir: str | Path, formats=("html", "md", "junit", "json"), secrets=()) -> dict[str, Path]:
-    from chaos.analysis import scrub_text
+    from chaos.secrets import scrub
 
     unknown = [f for f in formats if f not in FILES]
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)}; choose from {', '.join(FILES)}")
     day_dir = Path(day_dir)
-    summary = summarise(day_dir)
+    summary = scrub(summarise(day_dir), secrets)  # as values: report.json stays JSON
     renderers = {"html": render_html, "md": render_markdown, "junit": render_junit, "json": render_json}
     written = {}
     for fmt in formats:
         path = day_dir / FILES[fmt]
-        _write_atomically(path, scrub_text(renderers[fmt](summary), list(secrets)))
+        _write_atomically(path, renderers[fmt](summary))
         written[fmt] = path
     return written
 
@@ -410,6 +433,7 @@ def render_markdown(summary: dict) -> str:
             for evidence in item["evidence"]:
                 lines.append(f"  - {_cell(evidence)}")
         lines.append("")
+    lines += [f"> ⚠️ {_cell(note)}" for note in summary.get("warnings") or []]
     if summary.get("stopped_by"):
         by = summary["stopped_by"]
         who = f"{by.get('user')}@{by.get('host')} pid {by.get('pid')}" if by.get("user") else by.get("kind")

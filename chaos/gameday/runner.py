@@ -24,8 +24,9 @@ from chaos.gameday.model import LoadedGameDay
 from chaos.gameday.notify import Notifier
 from chaos.gameday.state import DayState, whoami
 from chaos.journal import Journal
-from chaos.plan import LinkPlan, Plan, make_system_plan, new_run_id, scrub
+from chaos.plan import LinkPlan, Plan, make_system_plan, new_run_id
 from chaos.runner import Runner, link_latest
+from chaos.secrets import scrub, scrubbed_default
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from chaos.spec import LINK
 from chaos.system import System, engine
@@ -112,7 +113,7 @@ class GameDay:
                                             "rehearse": self.rehearse, "steps": len(self.day.steps),
                                             "state": "waiting"})
         self.notifier = Notifier(self.day.spec.notify, self.day.base_dir, self._day_fields(), self.journal,
-                                 self._say)
+                                 self._say, secrets=self.day.secret_values)
         self._signals.install()
         outcome, error = "completed", None
         try:
@@ -157,7 +158,8 @@ class GameDay:
             "agenda": self.agenda.to_json(),
             "harness_version": __version__,
         }
-        text = scrub(json.dumps(data, indent=2, default=str), self.day.secret_values)
+        secrets = self.day.secret_values
+        text = json.dumps(scrub(data, secrets), indent=2, default=scrubbed_default(secrets))
         (self.day_dir / "agenda.json").write_text(text + "\n")
 
     def _day_fields(self) -> dict:
@@ -428,7 +430,7 @@ class GameDay:
 
     def _say(self, text: str) -> None:
         if self.view is not None:
-            self.view.message(text)
+            self.view.message(scrub(text, self.day.secret_values))  # titles and step messages may hold secrets
 
     def _show(self, **changes) -> None:
         base = {"title": self.day.spec.title, "steps": len(self.day.steps), "rehearse": self.rehearse}

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from dateutil import rrule as dateutil_rrule
 
 UTC = timezone.utc
 LATE_START_GRACE = timedelta(minutes=5)  # a start a little in the past still counts (the host was busy)
+NEVER_FIRES_SEARCH_FROM = datetime(2000, 1, 1)  # a leap year ahead: 29 February counts as a day that comes
 RRULE_CHECK = 400  # occurrences an RRULE must reproduce exactly before a calendar uses it
 WEEKDAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # cron numbers days from Sunday = 0 (7 too)
 DEFAULT_CALENDAR_EVENTS = 12  # explicit events written for an open-ended rule that no RRULE expresses
@@ -82,6 +83,10 @@ def cron_problem(expression: str) -> str | None:
         return f"{expression!r} is not a cron rule of 5 fields (minute hour day-of-month month day-of-week)"
     if not croniter.is_valid(expression):
         return f"{expression!r} is not a valid cron rule (e.g. '0 10 * * 2' is 10:00 every Tuesday)"
+    try:  # a day that no month has (30 February): a day waiting for it would wait for ever
+        croniter(expression, NEVER_FIRES_SEARCH_FROM).get_next(datetime)
+    except CroniterBadDateError:
+        return f"{expression!r} never fires: no date matches its day-of-month and month"
     return None
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from chaos import ledger
-from chaos.journal import read_journal
+from chaos.journal import read_journal_lines, unreadable_notes
 
 STOP_SUFFIX = ".stop.json"
 
@@ -108,8 +108,8 @@ def step_faults(run_dir: str | Path | None) -> dict:
     """What a step's journal says now: its phase, and every fault with its ledger, inject and revert times."""
     path = Path(run_dir) / "journal.jsonl" if run_dir else None
     if path is None or not path.is_file():
-        return {"phase": None, "faults": []}
-    events = read_journal(path)
+        return {"phase": None, "faults": [], "unreadable": []}
+    events, unreadable = read_journal_lines(path)  # a line it cannot read may hide a fault: named, not skipped
     phase = None
     faults: dict[str, dict] = {}
     for event in events:
@@ -127,7 +127,7 @@ def step_faults(run_dir: str | Path | None) -> dict:
             faults[event["fault_id"]]["injected_wall"] = event.get("wall")
         elif kind == "fault_reverted" and event.get("fault_id") in faults:
             faults[event["fault_id"]].update(reverted_wall=event.get("wall"), revert_reason=event.get("reason"))
-    return {"phase": phase, "faults": list(faults.values())}
+    return {"phase": phase, "faults": list(faults.values()), "unreadable": unreadable_notes(path, unreadable)}
 
 
 def day_faults(day_dir: str | Path) -> list[dict]:
@@ -136,7 +136,7 @@ def day_faults(day_dir: str | Path) -> list[dict]:
     if not journal.is_file():
         return []
     found = []
-    for event in read_journal(journal):
+    for event in read_journal_lines(journal)[0]:
         if event.get("event") == "step_started":
             for fault in step_faults(Path(day_dir) / event["run_dir"])["faults"]:
                 found.append({**fault, "step": event.get("step"), "experiment": event.get("experiment")})

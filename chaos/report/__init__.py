@@ -3,7 +3,8 @@
 ``summary.json`` (schema ``chaos.summary/1``), ``report.html`` (self-contained: inline CSS
 and SVG, no script, nothing fetched), ``report.md`` (short, for a CI step summary or a PR
 comment) and ``junit.xml`` (one testcase per check).  The summary is already scrubbed of
-the plan's secrets; each rendered text is scrubbed once more before it is written.
+the plan's secrets (walked as values, never scrubbed as rendered text): every renderer is a
+pure function of that summary, so no secret reaches a rendered file.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from chaos.analysis import analyse, load_run, scrub, scrub_text, secrets_of
+from chaos.analysis import analyse, load_run, secrets_of
 from chaos.rundir import written_atomically
+from chaos.secrets import scrub
 
 FILES = {"html": "report.html", "md": "report.md", "junit": "junit.xml", "json": "summary.json"}
 COMPARE_FILES = {"html": "compare.html", "md": "compare.md", "json": "compare.json"}
@@ -47,7 +49,7 @@ def render_all(run_dir: str | Path, formats=("html", "md", "junit", "json"), see
     written = {}
     for fmt, text in texts.items():
         path = Path(run_dir) / FILES[fmt]
-        _write_atomically(path, scrub_text(text, secrets))
+        _write_atomically(path, text)
         written[fmt] = path
     return written
 

@@ -163,7 +163,11 @@ def test_three_experiments_on_one_system_make_one_report(tmp_path, docker_client
         hook.close()
     day_dir = the_day(tmp_path, 1, output)
     summary = json.loads((day_dir / "summary.json").read_text())
-    assert code == summary["exit_code"] and code in (0, 1, 5), output
+    verdicts = [s["verdict"] for s in summary["steps"]]
+    # Every limit is generous (p90 5s under 300ms, an error rate of up to 100%, p99 30s under 4KB/s): no step
+    # deviates; a step may be inconclusive (seconds-long phases), and the day's exit follows its worst step.
+    assert "deviated" not in verdicts and "aborted" not in verdicts, (verdicts, output)
+    assert code == summary["exit_code"] == (5 if "inconclusive" in verdicts else 0), output
     assert "\x1b" not in output and "\r" not in output, "a CI log gets no control characters"
     assert [s["status"] for s in summary["steps"]] == ["ran", "ran", "ran"]
     assert all(s["verdict"] in ("held", "deviated", "inconclusive") for s in summary["steps"])

@@ -18,8 +18,10 @@ from chaos.journal import Journal, read_journal
 
 
 class Server:
-    def __init__(self, status: int = 200, delay: float = 0.0):
-        self.status, self.delay = status, delay
+    """Answers every request with ``status`` (after ``delay``); ``location``: where a 3xx sends the client."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0, location: str | None = None):
+        self.status, self.delay, self.location = status, delay, location
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -27,11 +29,21 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.bodies.append(json.loads(body))
+                server.bodies.append(json.loads(body) if body else None)
+                self.answer()
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                server.bodies.append(None)
+                self.answer()
+
+            def answer(self):
                 server.headers.append(dict(self.headers))
                 time.sleep(server.delay)
                 try:
                     self.send_response(server.status)
+                    if server.location:
+                        self.send_header("Location", server.location)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                 except OSError:
                     pass  # the client gave up waiting
@@ -53,8 +65,8 @@ class Server:
 def server(request):
     made = []
 
-    def make(status=200, delay=0.0):
-        made.append(Server(status, delay))
+    def make(status=200, delay=0.0, location=None):
+        made.append(Server(status, delay, location))
         return made[-1]
 
     yield make
@@ -76,6 +88,37 @@ def test_a_webhook_that_answers_gets_one_json_post(server):
     assert result == {"ok": True, "attempts": 1, "status": 200, "error": None, "event": "day_started"}
     assert hook.bodies == [{"event": "day_started", "text": "hello"}]
     assert hook.headers[0]["Content-Type"] == "application/json" and hook.headers[0]["X-Token"] == "t0k"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirected_webhook_is_not_followed_and_its_authorization_goes_nowhere_else(server, status):
+    elsewhere = server(200)
+    hook = server(status, location=elsewhere.url.replace("127.0.0.1", "localhost"))
+    sender = WebhookSender(hook.url, timeout=2.0, retries=3, headers={"Authorization": "Bearer s3cr3t-t0k"})
+    result = sender.deliver({"event": "day_started"})
+    sender.close(1)
+    assert elsewhere.headers == [], "urllib resent the POST as a GET, Authorization and all, to the new host"
+    assert not result["ok"] and result["attempts"] == 1 and result["status"] == status
+    assert "redirect: not followed" in result["error"]
+
+
+def test_an_http_probe_judges_a_redirect_and_sends_no_netrc_credentials(server, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from chaos.probes import ProbeFailed, _http
+
+    elsewhere = server(200)
+    hook = server(302, location=elsewhere.url.replace("127.0.0.1", "localhost"))
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login me password pw1\nmachine localhost login me password pw2\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    port = int(hook.url.split(":")[2].split("/")[0])
+    system = SimpleNamespace(published=lambda service, container_port: port)
+    params = {"service": "api", "port": 8080, "method": "GET", "path": "/health", "expect_status": [200]}
+    with pytest.raises(ProbeFailed, match="HTTP 302, expected"):
+        _http(params, system, timeout=2.0)
+    assert elsewhere.headers == [], "the redirect was followed, off loopback"
+    assert [h.get("Authorization") for h in hook.headers] == [None], "~/.netrc credentials were sent"
+    assert _http({**params, "expect_status": [302]}, system, timeout=2.0) == "302"
 
 
 def test_a_failing_webhook_is_retried_then_given_up(server):

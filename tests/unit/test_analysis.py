@@ -36,13 +36,14 @@ def test_load_run_reads_plan_journal_and_samples(tmp_path):
     assert run.warnings == []
 
 
-def test_torn_last_journal_line_is_skipped_with_a_warning(tmp_path):
+def test_torn_last_journal_line_is_skipped_with_a_warning_naming_it(tmp_path):
     run_dir = make_run(tmp_path)
+    torn = len((run_dir / "journal.jsonl").read_text().splitlines()) + 1
     with open(run_dir / "journal.jsonl", "a") as journal:
         journal.write('{"v": 1, "seq": 99, "event": "ab')
     run = load_run(run_dir)
     assert run.events[-1]["event"] == "run_ended"
-    assert any("skipped 1 unreadable line" in w for w in run.warnings)
+    assert run.warnings == run.unreadable == [f"journal.jsonl:{torn}: unreadable line, skipped"]
     assert analyse(run)["run"]["warnings"] == run.warnings
 
 

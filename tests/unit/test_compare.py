@@ -280,6 +280,24 @@ def test_cli_compare_writes_files_and_exits_by_fail_on(shop, tmp_path):
     assert typo.exit_code == 2 and "unknown metric" in typo.output
 
 
+def test_report_and_compare_name_the_journal_line_they_could_not_read(shop, tmp_path):
+    _, runs = shop
+    torn = tmp_path / "torn"
+    shutil.copytree(runs["v1-0"], torn)
+    number = len((torn / "journal.jsonl").read_text().splitlines()) + 1
+    with open(torn / "journal.jsonl", "a") as journal:
+        journal.write('{"v": 1, "seq": 99, "event": "fau')
+    cli = CliRunner()
+    shown = cli.invoke(main, ["report", str(torn)])
+    assert shown.exit_code == 0, shown.output
+    assert f"{torn}/journal.jsonl:{number}: unreadable line, skipped" in shown.output
+    compared = cli.invoke(main, ["compare", str(runs["v2-0"]), str(torn), "--out", str(tmp_path / "out")])
+    assert compared.exit_code == 0, compared.output
+    assert f"journal.jsonl:{number}: unreadable line, skipped" in compared.output
+    data = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert data["sides"][1]["notes"] == [f"run 20260100T000000Z-0000: journal.jsonl:{number}: unreadable line, skipped"]
+
+
 # ---------------------------------------------------------------- renderers
 
 def test_html_is_self_contained_and_explains_the_rule(shop):

@@ -10,7 +10,7 @@ from fault_experiments import fault_problems, load_faults, write_experiment
 from chaos import ledger
 from chaos.faults.resources import UNLIMITED_MEMORY, limit_body, restore_bodies
 from chaos.faults.targets import pick
-from chaos.journal import Journal, read_journal
+from chaos.journal import Journal, UnreadableJournal, read_journal, read_journal_lines
 from chaos.plan import make_plan
 from chaos.runner import steps
 from chaos.spec import FAULT_TYPES
@@ -333,18 +333,7 @@ def test_unreverted_pairs_ledger_and_revert_by_fault_id():
 
 
 def test_clean_replays_the_journal_once_and_journals_reason_clean(tmp_path, state_home):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    journal = Journal(run_dir / "journal.jsonl")
-    journal.append("run_started", run_id="r9")
-    journal.append("fault_ledgered", fault_id="f1", kind="pause", family="container", target="inventory",
-                   params={"select": {}, "containers": [{"service": "inventory", "id": "c" * 64}]})
-    journal.append("fault_injected", fault_id="f1")
-    journal.close()
-    with open(run_dir / "journal.jsonl", "a") as handle:
-        handle.write('{"v": 1, "seq": 4, "ev')  # SIGKILL in the middle of a line
-    (state_home).mkdir(parents=True)
-    (state_home / "r9.json").write_text(json.dumps({"run_id": "r9", "run_dir": str(run_dir), "pid": 999_999_999}))
+    run_dir = _killed_run(tmp_path, state_home)
     container = FakeContainer("paused")
 
     messages = ledger.clean(FakeClient(container), "r9")
@@ -357,6 +346,44 @@ def test_clean_replays_the_journal_once_and_journals_reason_clean(tmp_path, stat
     assert ledger.registered() == [], "a cleaned run is unregistered"
     assert ledger.replay(run_dir, "r9", FakeClient(container)) == ([], True)
     assert container.calls == ["unpause"]
+
+
+def test_clean_never_forgets_a_run_whose_journal_has_an_unreadable_line(tmp_path, state_home):
+    run_dir = _killed_run(tmp_path, state_home)
+    journal = run_dir / "journal.jsonl"
+    with open(journal, "a") as handle:
+        handle.write('{"v": 1, "seq": 4, "ev')  # SIGKILL in the middle of a line: it may have been a ledger entry
+    container = FakeContainer("paused")
+
+    messages = ledger.clean(FakeClient(container), "r9")
+
+    assert container.calls == ["unpause"], "what it can read is still reverted"
+    assert messages[0].startswith(f"run r9: {journal}:4: unreadable journal line") and len(messages) == 2
+    assert [e["run_id"] for e in ledger.registered()] == ["r9"], "kept: line 4 may be a fault still injected"
+    with pytest.raises(UnreadableJournal, match=r"journal.jsonl:4: unreadable journal line"):
+        read_journal(journal)
+    events, unreadable = read_journal_lines(journal)
+    assert unreadable == [4] and [e["seq"] for e in events] == [1, 2, 3, 4]
+
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:3] + lines[4:]) + "\n")  # the user looked at line 4 and removed it
+    assert ledger.clean(FakeClient(container), "r9") == []
+    assert ledger.registered() == [] and container.calls == ["unpause"]
+
+
+def _killed_run(tmp_path, state_home):
+    """A run killed with a pause injected and not reverted, registered to a process that is gone."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    journal = Journal(run_dir / "journal.jsonl")
+    journal.append("run_started", run_id="r9")
+    journal.append("fault_ledgered", fault_id="f1", kind="pause", family="container", target="inventory",
+                   params={"select": {}, "containers": [{"service": "inventory", "id": "c" * 64}]})
+    journal.append("fault_injected", fault_id="f1")
+    journal.close()
+    (state_home).mkdir(parents=True)
+    (state_home / "r9.json").write_text(json.dumps({"run_id": "r9", "run_dir": str(run_dir), "pid": 999_999_999}))
+    return run_dir
 
 
 def test_clean_leaves_a_live_run_alone(tmp_path, state_home):

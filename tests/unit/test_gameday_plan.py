@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,20 @@ from chaos.gameday.model import load_gameday
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "gamedays" / "shop-q4.yaml"
+# A Monday inside shop-q4.yaml's rule (from 2026-10-01 until 2027-03-31): the tests must not depend on the day
+# they run (they failed once that rule had no start left).
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+class FrozenDatetime(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return NOW.astimezone(tz) if tz else NOW.astimezone().replace(tzinfo=None)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    monkeypatch.setattr("chaos.gameday.cli.datetime", FrozenDatetime)
 
 
 def write(tmp_path: Path, text: str, name: str = "day.yaml") -> Path:
@@ -157,14 +172,40 @@ def test_the_agenda_adds_up_and_keeps_the_order(tmp_path):
 def test_gameday_plan_command_prints_absolute_times_and_bad_input_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["gameday", "plan", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "agenda (next start " in result.output and "step 2: inventory lost" in result.output
-    assert "skipped: blackout" in result.output or "CET" in result.output
+    assert "  Tue 2026-11-03 10:00 CET → " in result.output, result.output  # the first Tuesday after NOW
+    assert "agenda (next start 2026-11-03 10:00 CET)" in result.output and "step 2: inventory lost" in result.output
     assert "total ≈" in result.output
 
     bad = write(tmp_path, MINIMAL.replace("title: Minimal", "title: Minimal\nstop_on: sometimes"))
     result = CliRunner().invoke(main, ["gameday", "plan", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}:2:1: stop_on:" in result.output
+
+
+def test_a_title_with_rich_markup_is_printed_as_written(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("title: Minimal", "title: '[/x] drill [bold]'"))
+    result = CliRunner().invoke(main, ["gameday", "plan", str(path)])
+    assert result.exception is None, result.exception  # `[/x]` closed nothing: rich raised MarkupError
+    assert result.exit_code == 0 and "[/x] drill [bold]  (day)" in result.output
+
+
+def test_a_webhook_header_with_a_line_break_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path, MINIMAL + textwrap.dedent("""\
+        notify:
+          webhook:
+            url: https://hooks.example/T1
+            headers:
+              Authorization: "Bearer x\\r\\nX-Forwarded-For: 1.2.3.4"
+        """))
+    assert problems(path) == [f"{path}:11:5: notify.webhook.headers: the value of header 'Authorization' holds a "
+                              "line break (CR or LF) or NUL"]
+
+
+def test_a_cron_rule_that_never_fires_is_refused(tmp_path):
+    path = write(tmp_path, MINIMAL + "schedule:\n  cron: '0 10 30 2 *'\n  timezone: Europe/Berlin\n")
+    assert problems(path) == [f"{path}:9:3: schedule.cron: '0 10 30 2 *' never fires: no date matches its "
+                              "day-of-month and month"]
+    assert load_gameday(write(tmp_path, MINIMAL + "schedule:\n  cron: '0 10 29 2 *'\n  timezone: UTC\n"))
 
 
 def test_the_days_system_may_adopt_containers_the_user_runs(tmp_path):

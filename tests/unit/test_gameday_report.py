@@ -141,3 +141,26 @@ def test_a_day_stopped_from_another_terminal_is_aborted_and_says_who(tmp_path):
     render_day(day)
     html = (day / "report.html").read_text()
     assert "`chaos gameday stop` by bob on ops-1 (pid 4242)" in html and "orders failing" in html
+
+
+@pytest.mark.parametrize("where", ["../../../outside", "/etc", "steps/../../elsewhere", "."])
+def test_a_day_report_links_and_reads_only_run_dirs_inside_the_day_dir(tmp_path, where):
+    day = make_day(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "report.html").write_text("<html>not the day's</html>")
+    journal = day / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    for e in events:
+        if e["event"] == "step_started" and e["step"] == 1:
+            e["run_dir"] = where  # a journal edited by hand, or written by another tool
+    journal.write_text("".join(json.dumps(e) + "\n" for e in events))
+    summary = summarise(day)
+    step = summary["steps"][0]
+    assert step["report"] is None and step["run_dir"] is None and step["summary"] is None
+    assert f"step 1: its run dir {where!r} is not inside the day dir: not read, not linked" in summary["warnings"]
+    assert summary["steps"][1]["report"].startswith("steps/") and summary["steps"][1]["report"].endswith(".html")
+    render_day(day)
+    html = (day / "report.html").read_text()
+    hrefs = [part.split('"')[0] for part in html.split('href="')[1:]]
+    assert hrefs and all(not h.startswith(("/", "..")) and ".." not in h for h in hrefs), hrefs

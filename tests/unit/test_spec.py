@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from chaos.errors import SpecError
 from chaos.plan import make_plan
-from chaos.spec import load_experiment
+from chaos.spec import MAX_TIMELINE_STEPS, load_experiment
 from chaos.units import parse_duration, parse_fraction, parse_milliseconds, parse_rate_kbps
 from chaos.yamlsource import load_yaml_text
 
@@ -165,3 +165,35 @@ def test_fuzz_experiment_structure_raises_only_spec_errors(tmp_path_factory, dat
         load_experiment(path, {})
     except SpecError as exc:
         assert exc.problems and all(":" in str(p) for p in exc.problems)
+
+
+def test_a_timeline_too_long_to_build_is_refused_before_one_step_is_built(monkeypatch):
+    from chaos import spec
+
+    corpus = Path(__file__).parent / "invalid" / "ramp-too-many-steps.yaml"
+    monkeypatch.setattr(spec.Latency, "updates", lambda self: pytest.fail("validation built the ramp's steps"))
+    with pytest.raises(SpecError) as caught:
+        load_experiment(corpus)
+    [problem] = caught.value.problems
+    assert str(problem).startswith(f"{corpus}:24:7: faults[0].ramp.step: the timeline would have 864,003,000 steps")
+
+
+
+def test_the_step_count_bound_is_an_upper_bound_of_the_steps_a_plan_builds(tmp_path):
+    from chaos.runner import steps
+
+    ramp = "    ramp: {to: 900ms, over: 50m, step: 0.5s}\n    duration: 50m\n    repeat: 1h\n    times: 3\n"
+    text = VALID.replace("    at: 2s\n    duration: 4s\n", ramp)
+    plan = make_plan(load_experiment(write(tmp_path, text), {}), run_id="r1", seed=7)
+    built = len(steps(plan)) - 2 * len(plan.timeline)  # the phases' own steps are not the faults'
+    exp = load_experiment(write(tmp_path, text), {}).experiment
+    assert 1_800 <= built <= exp.faults[0].step_count() <= MAX_TIMELINE_STEPS  # equal latencies are one update
+
+
+def test_run_ids_started_in_the_same_second_carry_32_random_bits():
+    from chaos.plan import new_run_id
+
+    ids = [new_run_id(now=1_700_000_000.0) for _ in range(500)]
+    assert len(set(ids)) == len(ids)
+    assert {i.split("-")[0] for i in ids} == {"20231114T221320"}
+    assert all(len(i.split("-")[1]) == 8 for i in ids), "16 random bits met again within a few hundred runs"
