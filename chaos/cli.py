@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from chaos import __version__
-from chaos.errors import ChaosError, SpecError
+from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -382,6 +382,8 @@ RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 def clean(run_id, faults_only, include_live):
     """Revert faults and remove every container, network and volume a run left (e.g. after SIGKILL).
     Idempotent. Exit: 0, 2 bad usage, 4 Docker unreachable."""
+    import docker.errors
+
     from chaos import ledger
     from chaos.system import engine, remove_run
 
@@ -401,6 +403,9 @@ def clean(run_id, faults_only, include_live):
         removed = remove_run(client, run_id, keep=frozenset() if include_live else ledger.live_runs())
     except ChaosError as exc:
         _fail(exc)
+    except (docker.errors.DockerException, OSError) as exc:  # requests' timeouts are OSErrors
+        _fail(EnvironmentProblem(f"clean: the Docker engine did not answer ({exc.__class__.__name__}: {exc}); "
+                                 "nothing more was removed: run `chaos clean` again once it answers"))
     for item in removed:
         console.print(f"removed {item}", markup=False)
     console.print(f"clean: {len(removed)} item(s) removed", markup=False)
