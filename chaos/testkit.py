@@ -25,7 +25,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos import __version__, compose, spec
+from chaos import __version__, compose, ledger, spec
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 from chaos.journal import Journal
 from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
@@ -337,6 +337,7 @@ class SystemPool:
             plan = make_system_plan(name, resolved.services, resolved.links, run_id=self.reuse,
                                     project=resolved.project)
             system = System(plan, self.client, on_event=record)
+            ledger.register(plan.run_id, None, what="pytest system (reused)")  # in use: `chaos clean` leaves it
             system.attach()
             return RunningSystem(resolved, system, events, reused=True)
         draft = System(make_system_plan(name, resolved.services, [], project=resolved.project), self.client,
@@ -349,10 +350,12 @@ class SystemPool:
         plan = make_system_plan(name, resolved.services, resolved.links, project=resolved.project)
         system = System(plan, self.client, on_event=record)
         self._install_sigterm()
+        ledger.register(plan.run_id, None, what="pytest system")  # before it starts: `chaos clean` leaves it alone
         try:
             system.up()
         except BaseException:
             system.down()
+            ledger.unregister(plan.run_id)
             raise
         return RunningSystem(resolved, system, events)
 
@@ -360,11 +363,11 @@ class SystemPool:
         if running.reused:
             for proxy in running.system.proxies.values():
                 proxy.client.close()
-            return
-        if self.keep:
+        elif self.keep:
             self.kept.append(running)
-            return
-        running.system.down()
+        else:
+            running.system.down()
+        ledger.unregister(running.run_id)  # kept or reused: no owner any more (`chaos clean --run ID` removes it)
 
     # SIGTERM (CI cancelling a job) would kill pytest with no teardown: while systems run it
     # becomes KeyboardInterrupt, so contexts revert and fixtures remove what they started.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from chaos import __version__
+from chaos import __version__, ledger
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos.gameday import schedule
 from chaos.gameday.agenda import Agenda, make_agenda, span, step_plans
@@ -113,6 +113,8 @@ class GameDay:
                                             "state": "waiting"})
         self.notifier = Notifier(self.day.spec.notify, self.day.base_dir, self._day_fields(), self.journal,
                                  self._say)
+        # The day owns its system between steps too, where no step's run is registered: `chaos clean` leaves it.
+        ledger.register(self.day_id, self.day_dir, system_run_id=self.day.spec.system.attach, what="game day")
         self._signals.install()
         outcome, error = "completed", None
         try:
@@ -390,6 +392,7 @@ class GameDay:
         self.journal.append("day_ended", outcome=outcome, verdict=verdict, error=error, stopped_by=self.stopped_by)
         self.journal.close()
         self.state.remove()
+        ledger.unregister(self.day_id)  # a step whose fault is still active stays registered on its own
         return outcome
 
     def _verdict(self) -> str:
