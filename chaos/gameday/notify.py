@@ -108,8 +108,9 @@ class Notifier:
     """Fans each notification out to the channels a plan names. ``print_line`` shows text to the people
     watching; ``journal`` records every delivery."""
 
-    def __init__(self, notify, base_dir: Path, day: dict, journal, print_line=None):
+    def __init__(self, notify, base_dir: Path, day: dict, journal, print_line=None, secrets=()):
         self.day = day
+        self.secrets = list(secrets)
         self.journal = journal
         self.print_line = print_line if notify.stdout else None
         self.jsonl = (base_dir / notify.jsonl).resolve() if notify.jsonl else None
@@ -120,7 +121,10 @@ class Notifier:
             self._webhook_budget = hook.timeout * (hook.retries + 1) + min(BACKOFF_MAX * hook.retries, 15.0)
 
     def send(self, event: str, text: str, **fields) -> dict:
-        body = payload(event, text, self.day, **fields)
+        from chaos.analysis import scrub  # walks the values: numbers and booleans stay, the body stays JSON
+
+        body = scrub(payload(event, text, self.day, **fields), self.secrets)  # before any channel sees it
+        text = body["text"]
         if self.print_line:
             self.print_line(f"[notify] {text}")
         if self.jsonl:
@@ -150,3 +154,4 @@ class Notifier:
                 self.journal.append("notification", channel="webhook", notification="(queued)", ok=False,
                                     error=f"{abandoned} notification(s) abandoned after "
                                           f"{time.monotonic() - started:.1f}s at the end of the day")
+

@@ -26,6 +26,7 @@ from chaos.gameday.state import DayState, whoami
 from chaos.journal import Journal
 from chaos.plan import LinkPlan, Plan, make_system_plan, new_run_id, scrub
 from chaos.runner import Runner, link_latest
+from chaos.secrets import scrub_text
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from chaos.spec import LINK
 from chaos.system import System, engine
@@ -112,7 +113,7 @@ class GameDay:
                                             "rehearse": self.rehearse, "steps": len(self.day.steps),
                                             "state": "waiting"})
         self.notifier = Notifier(self.day.spec.notify, self.day.base_dir, self._day_fields(), self.journal,
-                                 self._say)
+                                 self._say, secrets=self.day.secret_values)
         # The day owns its system between steps too, where no step's run is registered: `chaos clean` leaves it.
         ledger.register(self.day_id, self.day_dir, system_run_id=self.day.spec.system.attach, what="game day")
         self._signals.install()
@@ -136,7 +137,7 @@ class GameDay:
             self._signals.restore()
         from chaos.gameday.report import render_day  # late: pandas and matplotlib are slow to import
 
-        reports = render_day(self.day_dir, formats=tuple(self.day.spec.report.formats))
+        reports = render_day(self.day_dir, formats=tuple(self.day.spec.report.formats), secrets=self.day.secret_values)
         summary = json.loads((self.day_dir / "summary.json").read_text()) if "json" in reports else None
         verdict = summary["verdict"] if summary else self._verdict()
         return DayResult(self.day_dir, outcome, verdict, self._exit_code(outcome, verdict), self.stopped_by, reports,
@@ -430,8 +431,8 @@ class GameDay:
         return f"{time.monotonic() - self._day_started_mono:6.1f}s"
 
     def _say(self, text: str) -> None:
-        if self.view is not None:
-            self.view.message(text)
+        if self.view is not None:  # step names, runbooks and errors may hold a secret: CI logs keep these lines
+            self.view.message(scrub_text(text, self.day.secret_values))
 
     def _show(self, **changes) -> None:
         base = {"title": self.day.spec.title, "steps": len(self.day.steps), "rehearse": self.rehearse}
