@@ -6,27 +6,19 @@ outside, on the kept system)."""
 from __future__ import annotations
 
 import pandas as pd
-from e2e_support import REPO, chaos_command, finish, journal, only_run_dir, service_container
+from e2e_support import REPO, chaos_command, finish, journal, only_run_dir, service_container, shop_head
 
-EXPERIMENT = f"""\
-name: e2e-pause-exec
-targets:
-  compose: {REPO}/targets/shop/compose.yaml
-load:
-  locustfile: {REPO}/targets/shop/locustfile.py
-  user_classes: [ShopUser]
-  target: api:8080
-  users: 6
-phases: {{warmup: 2s, baseline: 6s, recovery: 6s}}
+EXPERIMENT = shop_head("e2e-pause-exec", 6, "{warmup: 2s, baseline: 6s, recovery: 6s}", link=False).replace(
+    "@REPO@", str(REPO)) + """\
 faults:
-  - {{type: pause, service: redis, at: 0s, duration: 700ms, repeat: 1500ms, times: 4}}
+  - {type: pause, service: redis, at: 0s, duration: 700ms, repeat: 1500ms, times: 4}
 probes:
-  - {{name: redis-cmd, type: command, service: redis, command: [redis-cli, ping], output_regex: PONG,
-      every: 200ms, timeout: 200ms}}
+  - {name: redis-cmd, type: command, service: redis, command: [redis-cli, ping], output_regex: PONG,
+      every: 200ms, timeout: 200ms}
 steady_state:
-  - {{name: shop answers, metric: error_rate, max: 50%, phases: [baseline, recovery]}}
+  - {name: shop answers, metric: error_rate, max: 50%, phases: [baseline, recovery]}
 abort:
-  - {{metric: error_rate, max: 100%, for: 5s}}
+  - {metric: error_rate, max: 100%, for: 5s}
 """
 
 
