@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from chaos import __version__
-from chaos.errors import ChaosError, SpecError
+from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -384,18 +384,26 @@ RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
               help="revert the faults the runs' ledgers leave injected, remove nothing (a post-mortem of a killed "
                    "run: inspect its system as it is, then `chaos clean --run ID`)")
 @click.option("--all", "include_live", is_flag=True,
-              help="also runs whose harness is still running (default: those are skipped, and named)")
+              help="with --run: clean that run even though its harness (or game day, or pytest session) is still "
+                   "running (default: such runs are skipped, and named)")
 def clean(run_id, faults_only, include_live):
     """Revert faults and remove every container, network and volume a run left (e.g. after SIGKILL).
     Idempotent. Exit: 0, 2 bad usage, 4 Docker unreachable."""
+    import docker.errors
+
     from chaos import ledger
-    from chaos.system import engine, remove_run
+    from chaos.system import engine, leases, remove_run
 
     if run_id is not None and not RUN_ID.fullmatch(run_id):
         raise click.BadParameter(f"{run_id!r} is not a run id (letters, digits, '.', '_', '-'; "
                                  "`docker ps -a --filter label=chaos.run` shows them)", param_hint="--run")
+    if include_live and run_id is None:  # never every live run of the engine at once: name the one to take
+        live = ", ".join(ledger.describe(entry) for entry in ledger.live_entries()) or "none"
+        raise click.UsageError(f"--all cleans a run whose owner is still running: name it with --run ID "
+                               f"(still running: {live}); plain `chaos clean` removes every run whose owner is gone")
     try:
         client = engine()
+        gone = ledger.gone_runs()  # before the replay below forgets them
         # faults first, from the journal, while targets still exist
         for message in ledger.clean(client, run_id, include_live=include_live):
             console.print(message, markup=False)
@@ -403,10 +411,16 @@ def clean(run_id, faults_only, include_live):
             console.print("clean: faults only, nothing removed" +
                           (f" (remove the run with `chaos clean --run {run_id}`)" if run_id else ""), markup=False)
             return
-        # A run whose harness is alive is left alone (unless --all): cleaning must not kill a run in progress.
-        removed = remove_run(client, run_id, keep=frozenset() if include_live else ledger.live_runs())
+        # Only runs proven ours and over: a live owner (a run, a game day, a pytest session) keeps its system.
+        chosen, skipped = ledger.removable(leases(client), gone, ledger.live_runs(), run_id, include_live)
+        for message in skipped:
+            console.print(message, markup=False)
+        removed = [item for found in chosen for item in remove_run(client, found)]
     except ChaosError as exc:
         _fail(exc)
+    except (docker.errors.DockerException, OSError) as exc:  # requests' timeouts are OSErrors
+        _fail(EnvironmentProblem(f"clean: the Docker engine did not answer ({exc.__class__.__name__}: {exc}); "
+                                 "nothing more was removed: run `chaos clean` again once it answers"))
     for item in removed:
         console.print(f"removed {item}", markup=False)
     console.print(f"clean: {len(removed)} item(s) removed", markup=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -30,12 +31,14 @@ def state_dir() -> Path:
     return Path(base) / "chaos" / "runs"
 
 
-def register(run_id: str, run_dir: Path, system_run_id: str | None = None) -> Path:
-    """Written before anything is started (atomically: a reader never sees half a file)."""
+def register(run_id: str, run_dir: Path | None, system_run_id: str | None = None, what: str = "run") -> Path:
+    """Written before anything is started (atomically: a reader never sees half a file). ``run_dir`` None: an
+    owner with no journal of its own (a pytest pool's system: its faults are in each test's run dir), registered
+    so that `chaos clean` leaves its containers alone while its owner lives. ``what`` names the owner to people."""
     folder = state_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    entry = {"run_id": run_id, "run_dir": str(Path(run_dir).resolve()), "pid": os.getpid(),
-             "pid_started": _process_start(os.getpid()), "registered": time.time()}
+    entry = {"run_id": run_id, "run_dir": str(Path(run_dir).resolve()) if run_dir else None, "pid": os.getpid(),
+             "pid_started": _process_start(os.getpid()), "registered": time.time(), "what": what}
     if system_run_id:
         entry["system_run_id"] = system_run_id  # the run id its containers carry (a game day's system)
     path = folder / f"{run_id}.json"
@@ -136,25 +139,74 @@ def clean(client, run_id: str | None = None, include_live: bool = False) -> list
             continue
         alive = owner_alive(entry)
         if alive and not include_live:
-            messages.append(f"run {entry['run_id']} is still running (pid {entry['pid']}): skipped, its harness "
-                            "reverts its own faults and removes its own system (--all cleans it too)")
+            messages.append(f"{describe(entry)} is still running: skipped, its owner reverts its own faults and "
+                            f"removes its own system (`chaos clean --all --run {entry['run_id']}` cleans it anyway)")
             continue
-        # a game day's step runs on the day's system: its containers carry the day's run id
-        more, complete = replay(Path(entry["run_dir"]), entry.get("system_run_id") or entry["run_id"], client)
-        messages += more
+        complete = True
+        if entry.get("run_dir"):  # a game day's step runs on the day's system: its containers carry the day's run id
+            more, complete = replay(Path(entry["run_dir"]), entry.get("system_run_id") or entry["run_id"], client)
+            messages += more
         if complete and not alive:  # a live run may inject more yet: it stays registered until it ends
             unregister(entry["run_id"])
     return messages
 
 
+def describe(entry: dict) -> str:
+    """``run ID (pid N)``, or ``game day ID (pid N)``, ``pytest system ID (pid N)``."""
+    return f"{entry.get('what') or 'run'} {entry['run_id']} (pid {entry.get('pid')})"
+
+
+def live_entries() -> list[dict]:
+    return [entry for entry in registered() if owner_alive(entry)]
+
+
+def lease() -> str:
+    """This process as the owner of what it creates: host/pid/start (a label value)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_process_start(os.getpid()) or ''}"
+
+
+def lease_state(value: str) -> str:
+    """``alive`` or ``gone`` for a process of this host; ``unknown`` for another host's, or no lease at all."""
+    host, _, rest = (value or "").partition("/")
+    pid, _, started = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return "unknown"
+    return "alive" if owner_alive({"pid": int(pid), "pid_started": started or None}) else "gone"
+
+
+def gone_runs() -> set[str]:
+    """Registered runs whose owner has ended (and the systems they ran on)."""
+    return {found for entry in registered() if not owner_alive(entry)
+            for found in (entry["run_id"], entry.get("system_run_id")) if found}
+
+
+def removable(run_leases: dict[str, set[str]], gone: set[str], live: frozenset[str], run_id: str | None,
+              include_live: bool) -> tuple[list[str], list[str]]:
+    """Which runs `chaos clean` removes, and a line for each it leaves. Named (``run_id``): removed unless its
+    owner is alive (``include_live``: even then). Unnamed: only runs whose owner is proven gone, by the ledger
+    (``gone``: registered runs whose harness ended) or by the leases on all their things."""
+    remove, skipped = [], []
+    for found, values in sorted(run_leases.items()):
+        states = {lease_state(value) for value in values}
+        alive = found in live or "alive" in states
+        if run_id is not None:
+            if found == run_id and (include_live or not alive):
+                remove.append(found)
+        elif not alive and (found in gone or states == {"gone"}):
+            remove.append(found)
+        elif not alive:
+            skipped.append(f"run {found}: left, its owner cannot be proven gone (another host's, another user's or "
+                           f"an older harness's): `chaos clean --run {found}` removes it")
+    return remove, skipped
+
+
 def live_runs() -> frozenset[str]:
     """Run ids (and the system run ids they use) whose harness process is still alive."""
     ids = set()
-    for entry in registered():
-        if owner_alive(entry):
-            ids.add(entry["run_id"])
-            if entry.get("system_run_id"):
-                ids.add(entry["system_run_id"])
+    for entry in live_entries():
+        ids.add(entry["run_id"])
+        if entry.get("system_run_id"):
+            ids.add(entry["system_run_id"])
     return frozenset(ids)
 
 

@@ -15,8 +15,6 @@ import socket
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from chaos.faults.gate import GATE, Frozen
 from chaos.rundir import written_atomically
 
 SCHEMA = pa.schema([("t_wall", pa.float64()), ("t_mono", pa.float64()), ("probe", pa.string()),
@@ -87,8 +86,16 @@ def _http(params: dict, system, timeout: float) -> str:
 
 
 def _command(params: dict, system) -> str:
-    container = system.client.containers.get(system.containers[params["service"]])
-    code, output = container.exec_run(params["command"])
+    """Never an exec into a container the harness pauses (see faults/gate.py), nor into one paused otherwise."""
+    service, container_id = params["service"], system.containers[params["service"]]
+    try:
+        with GATE.exec_into(container_id):
+            container = system.client.containers.get(container_id)
+            if container.attrs["State"].get("Paused"):
+                raise ProbeFailed(f"not run: {service} is paused")
+            code, output = container.exec_run(params["command"])
+    except Frozen as exc:
+        raise ProbeFailed(f"not run: {service} is {exc}") from None
     text = output.decode(errors="replace").strip()
     if code != params["expect_exit"]:
         raise ProbeFailed(f"exit {code}, expected {params['expect_exit']}: {text[-200:]}")
@@ -144,8 +151,6 @@ class Prober:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        # One worker per probe plus room for abandoned (hanging) tries, which are never waited for.
-        self._pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(probes)), thread_name_prefix="chaos-probe")
 
     def start(self) -> None:
         for probe in self.probes:
@@ -158,20 +163,21 @@ class Prober:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _schedule(self, probe: dict) -> None:
         due = time.monotonic()
         running = None
         while not self._stop.is_set():
-            if running is not None and not running.done():
+            if running is not None and running.is_alive():
                 self._record(probe, due, False, 0.0, None, "previous try still running")
             else:
                 claim = _Claim()
-                running = self._pool.submit(self._try, probe, claim)
-                try:
-                    running.result(timeout=probe["timeout"])
-                except FutureTimeout:
+                # A daemon thread per try: one hanging in the engine is abandoned, and never keeps the process alive.
+                running = threading.Thread(target=self._try, args=(probe, claim), daemon=True,
+                                           name=f"chaos-probe-try-{probe['name']}")
+                running.start()
+                running.join(timeout=probe["timeout"])
+                if running.is_alive():
                     if claim.take():
                         self._record(probe, due, False, probe["timeout"] * 1000, None,
                                      f"timed out after {probe['timeout']:g}s")

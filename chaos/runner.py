@@ -104,6 +104,7 @@ class Runner:
         self.active: dict[str, fault_families.Fault] = {}
         self.faults: dict[str, fault_families.Fault] = {}
         self.lost_links: set[str] = set()  # links whose Toxiproxy container died during the run
+        self.revert_errors: dict[str, str] = {}  # fault id -> why its last revert failed
         self._signals = StopSignals(on_ignored=self._on_late_signal)
 
     # ---- entry -----------------------------------------------------------------------------
@@ -152,6 +153,8 @@ class Runner:
             self._teardown()
             if self.journal.failed and outcome != "error":  # it failed during the teardown
                 outcome, error = "error", self._journal_lost()
+            if self.active and not self.rehearse:  # a revert failed its retries: never a quiet success
+                outcome, error = "error", self._still_active(error)
             self.journal.append("run_ended", outcome=outcome, error=error)
             self.journal.close()
             if not self.active:  # a fault that could not be reverted stays registered for `chaos clean`
@@ -331,13 +334,22 @@ class Runner:
                 if hasattr(fault, "wait_healthy"):
                     fault.wait_healthy = False  # the system is removed next: nobody waits on its health
         ids = list(reversed(list(self.active)))
+        revert = lambda fault_id: self._attempt(lambda: self._revert(fault_id, reason), f"revert {fault_id}")  # noqa: E731
         if len(ids) <= 1:
-            for fault_id in ids:
-                self._attempt(lambda fid=fault_id: self._revert(fid, reason), f"revert {fault_id}")
-            return
-        with ThreadPoolExecutor(max_workers=len(ids), thread_name_prefix="chaos-revert") as pool:
-            for fault_id in ids:
-                pool.submit(self._attempt, lambda fid=fault_id: self._revert(fid, reason), f"revert {fault_id}")
+            failures = {fault_id: revert(fault_id) for fault_id in ids}
+        else:
+            with ThreadPoolExecutor(max_workers=len(ids), thread_name_prefix="chaos-revert") as pool:
+                failures = dict(zip(ids, pool.map(revert, ids)))
+        self.revert_errors.update({fault_id: str(exc) for fault_id, exc in failures.items() if exc is not None})
+
+    def _still_active(self, error: str | None) -> str:
+        """One line: which faults are still injected, why, and the command that reverts them."""
+        faults = ", ".join(f"{fault_id} ({fault.plan.kind} on {fault.plan.target})" + (
+            f": {self.revert_errors[fault_id]}" if fault_id in self.revert_errors else "")
+            for fault_id, fault in self.active.items())
+        line = (f"fault still active after its revert failed: {faults}; revert it with "
+                f"`chaos clean --run {self.plan.run_id}`")
+        return f"{line} (the run had failed first: {error})" if error else line
 
     def _abort(self, rule: dict) -> None:
         self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
@@ -373,14 +385,18 @@ class Runner:
                             remove_with=f"chaos clean --run {self.plan.run_id}")
         self.on_progress(f"system kept (faults reverted): remove it with `chaos clean --run {self.plan.run_id}`")
 
-    def _attempt(self, action, what: str) -> None:
+    def _attempt(self, action, what: str) -> Exception | None:
+        """Up to three tries; returns the last failure (None when it succeeded)."""
+        failure = None
         for attempt in range(3):
             try:
                 action()
-                return
+                return None
             except Exception as exc:  # noqa: BLE001 - teardown must go on; the failure is journaled
+                failure = exc
                 self.journal.append("teardown_error", step=what, attempt=attempt + 1, error=str(exc))
                 time.sleep(0.5)
+        return failure
 
     def _finish(self, outcome: str, error: str | None, interrupted_by: int | None) -> RunResult:
         try:

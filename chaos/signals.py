@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import signal
+import threading
+from contextlib import contextmanager
 from typing import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -45,3 +47,29 @@ class StopSignals:
             raise Interrupted(signum)
         if self.on_ignored is not None:
             self.on_ignored(signum)
+
+
+@contextmanager
+def shielded(on_ignored: Callable[[int], None] | None = None):
+    """Around a revert outside the runner (the pytest fixture): SIGINT and SIGTERM that arrive inside are held,
+    told through ``on_ignored``, and delivered again once the block is done, to the handlers that were there (a
+    first Ctrl-C still stops the session, after the revert). Only the main thread receives signals; elsewhere
+    this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum, _frame) -> None:
+        held.append(signum)
+        if on_ignored is not None:
+            on_ignored(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])

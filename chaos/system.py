@@ -29,11 +29,14 @@ MANAGED = "chaos.managed"
 RUN = "chaos.run"
 EXPERIMENT = "chaos.experiment"
 ROLE = "chaos.role"
+LEASE = "chaos.lease"  # host/pid/start of the process that owns it: `chaos clean` leaves it while that one lives
 NANOS = 1_000_000_000
 
 
 def run_labels(plan: Plan, role: str) -> dict[str, str]:
-    return {MANAGED: "true", RUN: plan.run_id, EXPERIMENT: plan.experiment, ROLE: role}
+    from chaos.ledger import lease
+
+    return {MANAGED: "true", RUN: plan.run_id, EXPERIMENT: plan.experiment, ROLE: role, LEASE: lease()}
 
 
 def engine() -> docker.DockerClient:
@@ -544,35 +547,19 @@ class System:
         return remove_run(self.client, self.plan.run_id)
 
 
-def remove_run(client: docker.DockerClient, run_id: str | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
-    """Remove containers, networks and volumes labelled with ``run_id`` (or every managed run except the
-    runs in ``keep``: those whose harness is still running)."""
-    selector = f"{RUN}={run_id}" if run_id else f"{MANAGED}=true"
+def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
+    """Remove the containers, networks and volumes of ``run_id``. Only what proves it is ours: the run label and
+    a role label, both set by the harness itself; a container whose run label came from its image (Docker copies
+    image labels onto every container made from it) proves nothing and stays."""
+    selector = {"label": [f"{RUN}={run_id}", ROLE]}
     removed = []
-    for container in client.containers.list(all=True, filters={"label": selector}):
-        if container.labels.get(RUN) in keep:
-            continue
-        try:
-            container.remove(force=True, v=True)
-            removed.append(f"container {container.name}")
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(filters={"label": selector}):
-        if (network.attrs.get("Labels") or {}).get(RUN) in keep:
-            continue
-        try:
-            network.remove()
-            removed.append(f"network {network.name}")
-        except docker.errors.NotFound:
-            pass
-    for volume in client.volumes.list(filters={"label": selector}):
-        if (volume.attrs.get("Labels") or {}).get(RUN) in keep:
-            continue
-        try:
-            volume.remove(force=True)
-            removed.append(f"volume {volume.name}")
-        except docker.errors.NotFound:
-            pass
+    for container in client.containers.list(all=True, filters=selector):
+        if not _run_label_from_image(client, container):
+            removed += _remove(container, f"container {container.name}", lambda c: c.remove(force=True, v=True))
+    for network in client.networks.list(filters=selector):
+        removed += _remove(network, f"network {network.name}", lambda n: n.remove())
+    for volume in client.volumes.list(filters=selector):
+        removed += _remove(volume, f"volume {volume.name}", lambda v: v.remove(force=True))
     return removed
 
 
@@ -627,6 +614,33 @@ def _ipam(ipam: dict | None):
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(getattr(exc, "explanation", None) or exc).split())[:300]
+
+
+def leases(client: docker.DockerClient) -> dict[str, set[str]]:
+    """Every run on the engine that carries the harness's run and role labels -> the leases its things carry."""
+    found: dict[str, set[str]] = {}
+    selector = {"label": [RUN, ROLE]}
+    for labels in ([c.labels for c in client.containers.list(all=True, filters=selector)]
+                   + [n.attrs.get("Labels") or {} for n in client.networks.list(filters=selector)]
+                   + [v.attrs.get("Labels") or {} for v in client.volumes.list(filters=selector)]):
+        found.setdefault(labels[RUN], set()).add(labels.get(LEASE) or "")
+    return found
+
+
+def _remove(item, what: str, remove) -> list[str]:
+    try:
+        remove(item)
+        return [what]
+    except docker.errors.NotFound:
+        return []
+
+
+def _run_label_from_image(client: docker.DockerClient, container) -> bool:
+    try:
+        image_labels = client.images.get(container.attrs["Image"]).labels or {}
+    except docker.errors.ImageNotFound:
+        return False
+    return image_labels.get(RUN) == container.labels.get(RUN)
 
 
 def _published_port(container, port: int) -> int:

@@ -25,11 +25,12 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos import __version__, compose, spec
+from chaos import __version__, compose, ledger, spec
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 from chaos.journal import Journal
 from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
 from chaos.results import LoadResult, ResultPolicy
+from chaos.signals import shielded
 
 DEPENDENCIES = "dependencies"
 SCOPES = ("session", "module")
@@ -337,6 +338,7 @@ class SystemPool:
             plan = make_system_plan(name, resolved.services, resolved.links, run_id=self.reuse,
                                     project=resolved.project)
             system = System(plan, self.client, on_event=record)
+            ledger.register(plan.run_id, None, what="pytest system (reused)")  # in use: `chaos clean` leaves it
             system.attach()
             return RunningSystem(resolved, system, events, reused=True)
         draft = System(make_system_plan(name, resolved.services, [], project=resolved.project), self.client,
@@ -349,10 +351,12 @@ class SystemPool:
         plan = make_system_plan(name, resolved.services, resolved.links, project=resolved.project)
         system = System(plan, self.client, on_event=record)
         self._install_sigterm()
+        ledger.register(plan.run_id, None, what="pytest system")  # before it starts: `chaos clean` leaves it alone
         try:
             system.up()
         except BaseException:
             system.down()
+            ledger.unregister(plan.run_id)
             raise
         return RunningSystem(resolved, system, events)
 
@@ -360,11 +364,11 @@ class SystemPool:
         if running.reused:
             for proxy in running.system.proxies.values():
                 proxy.client.close()
-            return
-        if self.keep:
+        elif self.keep:
             self.kept.append(running)
-            return
-        running.system.down()
+        else:
+            running.system.down()
+        ledger.unregister(running.run_id)  # kept or reused: no owner any more (`chaos clean --run ID` removes it)
 
     # SIGTERM (CI cancelling a job) would kill pytest with no teardown: while systems run it
     # becomes KeyboardInterrupt, so contexts revert and fixtures remove what they started.
@@ -479,7 +483,10 @@ class Chaos:
         self.closed = False
         self._lock = threading.RLock()  # fault timers (restart_after, ramps) act from their own threads
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.run_dir / "journal.jsonl")
+        self.secret_values = list(getattr(system.plan, "secret_values", None) or [])
+        self.journal = Journal(self.run_dir / "journal.jsonl", self.secret_values)
+        # how `chaos clean` finds this test's faults if pytest is killed; its containers carry the system's run id
+        ledger.register(self.run_id, self.run_dir, system_run_id=system.run_id, what="pytest test")
         self._log("run_started", run_id=self.run_id, experiment=name, harness_version=__version__, git_rev=None,
                   seed=seed, host={"cores": os.cpu_count(), "python": platform.python_version()},
                   system_run_id=system.run_id, test=description)
@@ -626,7 +633,7 @@ class Chaos:
                 self._log("fault_updated", fault_id=fault.id, set=change)
 
     def _revert(self, fault: FaultContext, reason: str) -> None:
-        with self._lock:
+        with self._lock, shielded():  # a Ctrl-C must not cut a revert short: it comes through once it is done
             if fault.id not in self.active:
                 return
             for attempt in range(3):
@@ -772,11 +779,13 @@ class Chaos:
             self._log("load_stopped")
         self._log("run_ended", outcome=outcome, error=error)
         self.journal.close()
+        if not self.active:  # a fault that could not be reverted stays registered for `chaos clean`
+            ledger.unregister(self.run_id)
         self._write_plan()
         _merge_samples([load.parquet for load in self.loads], self.run_dir / "samples.parquet")
         from chaos.report import render_all
 
-        written = render_all(self.run_dir, formats=self.formats, seed=self.seed)
+        written = render_all(self.run_dir, formats=self.formats, seed=self.seed, secrets=self.secret_values)
         if errors:
             raise errors[0]
         return written
@@ -786,7 +795,8 @@ class Chaos:
                     source_file="", targets=self.system.plan.targets, links=self.system.plan.links,
                     load=self.loads[0].section if self.loads else {}, phases={}, timeline=[],
                     faults=[f.plan for f in self.faults], steady_state=self.expectations, abort=[],
-                    report={"dir": str(self.run_dir.parent.parent), "formats": list(self.formats)})
+                    report={"dir": str(self.run_dir.parent.parent), "formats": list(self.formats)},
+                    secret_values=self.secret_values)
         data = plan.to_json()
         data["system_run_id"] = self.system.run_id
         (self.run_dir / "plan.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import docker
 import docker.errors
 
+from chaos.errors import EnvironmentProblem
+from chaos.faults.gate import GATE
 from chaos.faults.targets import select
 from chaos.plan import FaultPlan
 
@@ -124,11 +126,13 @@ class ContainerFault:
         refuses a pause of a paused container and an unpause of a running one (with codes that differ between
         the two): only then is the state looked at, so both stay idempotent."""
         for chosen in self.chosen or []:
-            self._paused_or_not(chosen["id"], self.client.api.pause, wanted=True)
+            with GATE.freezing(chosen["id"], f"paused by fault {self.plan.id}"):  # never while an exec starts
+                self._paused_or_not(chosen["id"], self.client.api.pause, wanted=True)
 
     def _unpause_all(self) -> None:
         for chosen in self.chosen or []:
             self._paused_or_not(chosen["id"], self.client.api.unpause, wanted=False)
+            GATE.thawed(chosen["id"])
 
     def _paused_or_not(self, container_id: str, call, wanted: bool) -> None:
         try:
@@ -137,10 +141,16 @@ class ContainerFault:
             if wanted:
                 raise
             # removed already (e.g. `chaos clean` after teardown got that far): nothing to revert
-        except docker.errors.APIError:
+        except docker.errors.APIError as exc:
             state = self.client.api.inspect_container(container_id)["State"]
-            if bool(state.get("Paused")) != wanted:
-                raise
+            if bool(state.get("Paused")) == wanted:
+                return
+            if not wanted:  # the engine marks it paused and its runtime will not resume it: say so, by name
+                raise EnvironmentProblem(
+                    f"unpause of container {container_id[:12]} failed: the engine still marks it paused but its "
+                    f"runtime refused to resume it ({exc.explanation or exc}); its state disagrees with the "
+                    f"runtime's: `docker restart {container_id[:12]}` (or restart the engine)") from exc
+            raise
 
     def _containers(self) -> list:
         found = []

@@ -135,7 +135,8 @@ class Notifier:
             self._webhook_budget = hook.timeout * (hook.retries + 1) + min(BACKOFF_MAX * hook.retries, 15.0)
 
     def send(self, event: str, text: str, **fields) -> dict:
-        body = scrub(payload(event, text, self.day, **fields), self.secrets)
+        body = scrub(payload(event, text, self.day, **fields), self.secrets)  # before any channel sees it
+        text = body["text"]
         if self.print_line:
             self.print_line(f"[notify] {body['text']}")
         if self.jsonl:
@@ -165,3 +166,4 @@ class Notifier:
                 self.journal.append("notification", channel="webhook", notification="(queued)", ok=False,
                                     error=f"{abandoned} notification(s) abandoned after "
                                           f"{time.monotonic() - started:.1f}s at the end of the day")
+

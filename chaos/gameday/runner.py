@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from chaos import __version__
+from chaos import __version__, ledger
 from chaos.errors import ChaosError, EnvironmentProblem
 from chaos.gameday import schedule
 from chaos.gameday.agenda import Agenda, make_agenda, span, step_plans
@@ -114,6 +114,8 @@ class GameDay:
                                             "state": "waiting"})
         self.notifier = Notifier(self.day.spec.notify, self.day.base_dir, self._day_fields(), self.journal,
                                  self._say, secrets=self.day.secret_values)
+        # The day owns its system between steps too, where no step's run is registered: `chaos clean` leaves it.
+        ledger.register(self.day_id, self.day_dir, system_run_id=self.day.spec.system.attach, what="game day")
         self._signals.install()
         outcome, error = "completed", None
         try:
@@ -135,7 +137,7 @@ class GameDay:
             self._signals.restore()
         from chaos.gameday.report import render_day  # late: pandas and matplotlib are slow to import
 
-        reports = render_day(self.day_dir, formats=tuple(self.day.spec.report.formats))
+        reports = render_day(self.day_dir, formats=tuple(self.day.spec.report.formats), secrets=self.day.secret_values)
         summary = json.loads((self.day_dir / "summary.json").read_text()) if "json" in reports else None
         verdict = summary["verdict"] if summary else self._verdict()
         return DayResult(self.day_dir, outcome, verdict, self._exit_code(outcome, verdict), self.stopped_by, reports,
@@ -392,6 +394,7 @@ class GameDay:
         self.journal.append("day_ended", outcome=outcome, verdict=verdict, error=error, stopped_by=self.stopped_by)
         self.journal.close()
         self.state.remove()
+        ledger.unregister(self.day_id)  # a step whose fault is still active stays registered on its own
         return outcome
 
     def _verdict(self) -> str:
@@ -429,8 +432,8 @@ class GameDay:
         return f"{time.monotonic() - self._day_started_mono:6.1f}s"
 
     def _say(self, text: str) -> None:
-        if self.view is not None:
-            self.view.message(scrub(text, self.day.secret_values))  # titles and step messages may hold secrets
+        if self.view is not None:  # step names, runbooks and errors may hold a secret: CI logs keep these lines
+            self.view.message(scrub(text, self.day.secret_values))
 
     def _show(self, **changes) -> None:
         base = {"title": self.day.spec.title, "steps": len(self.day.steps), "rehearse": self.rehearse}

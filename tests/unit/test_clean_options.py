@@ -1,5 +1,6 @@
-"""`chaos clean` options: --faults-only removes nothing, --all includes runs whose harness is alive, bad --run
-values are bad usage (exit 2). Docker is faked: what matters is which calls the command makes."""
+"""`chaos clean`'s rules without an engine: which runs it may remove (ledger.removable), --all needs --run, bad
+--run values are bad usage (exit 2). The real-engine test of plain clean and --all is
+tests/integration/test_clean_ownership.py."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_a_live_run_is_skipped_and_named_unless_all(tmp_path, state_home):
     container = FakeContainer()
 
     skipped = ledger.clean(FakeClient(container), None)
-    assert len(skipped) == 1 and "live-1 is still running" in skipped[0] and "--all" in skipped[0], skipped
+    assert len(skipped) == 1 and "run live-1 (pid " in skipped[0] and "is still running" in skipped[0] and "--all" in skipped[0], skipped
     assert container.calls == []
 
     cleaned = ledger.clean(FakeClient(container), None, include_live=True)
@@ -44,38 +45,38 @@ def test_a_live_run_is_skipped_and_named_unless_all(tmp_path, state_home):
     assert container.calls == ["unpause"]
 
 
-@pytest.fixture
-def fake_engine(monkeypatch):
-    removals = []
-    monkeypatch.setattr(chaos_system, "engine", lambda: FakeClient(FakeContainer()))
-
-    def remove_run(client, run_id=None, keep=frozenset()):
-        removals.append((run_id, keep))
-        return [f"container chaos-{run_id or 'any'}-api"]
-
-    monkeypatch.setattr(chaos_system, "remove_run", remove_run)
-    return removals
-
-
-def test_faults_only_reverts_and_removes_nothing(tmp_path, state_home, fake_engine):
-    result = CliRunner().invoke(main, ["clean", "--run", "r1", "--faults-only"])
-    assert result.exit_code == 0, result.output
-    assert fake_engine == []
-    assert "faults only, nothing removed" in result.output and "chaos clean --run r1" in result.output
+def test_plain_clean_removes_only_runs_proven_over():
+    me = ledger.lease()
+    host = me.split("/")[0]
+    ended = f"{host}/999999999/1"  # a pid this host never had
+    run_leases = {"mine-live": {me}, "mine-dead": {ended}, "registered-dead": {""}, "older": {""},
+                  "other-host": {"elsewhere/12/3"}, "half": {ended, ""}}
+    remove, skipped = ledger.removable(run_leases, gone={"registered-dead"}, live=frozenset(), run_id=None,
+                                       include_live=False)
+    assert remove == ["mine-dead", "registered-dead"]
+    assert sorted(line.split(":")[0] for line in skipped) == ["run half", "run older", "run other-host"]
 
 
-def test_clean_keeps_live_runs_unless_all(tmp_path, state_home, fake_engine):
-    ledger.register("alive", tmp_path / "alive")
-    assert CliRunner().invoke(main, ["clean"]).exit_code == 0
-    assert CliRunner().invoke(main, ["clean", "--run", "alive"]).exit_code == 0
-    assert CliRunner().invoke(main, ["clean", "--all"]).exit_code == 0
-    assert fake_engine == [(None, frozenset({"alive"})), ("alive", frozenset({"alive"})), (None, frozenset())]
-    assert os.getpid()  # the registered harness is this process: alive throughout
+def test_a_named_run_is_removed_unless_its_owner_lives_and_all_takes_it_anyway():
+    run_leases = {"mine-live": {ledger.lease()}, "registered-live": {""}, "older": {""}}
+    live = frozenset({"registered-live"})
+    assert ledger.removable(run_leases, set(), live, "older", False) == (["older"], [])
+    assert ledger.removable(run_leases, set(), live, "mine-live", False) == ([], [])
+    assert ledger.removable(run_leases, set(), live, "registered-live", False) == ([], [])
+    assert ledger.removable(run_leases, set(), live, "mine-live", True) == (["mine-live"], [])
+
+
+def test_all_without_a_run_is_refused_and_names_the_live_owners(tmp_path, state_home, monkeypatch):
+    monkeypatch.setattr(chaos_system, "engine", lambda: pytest.fail("nothing may be cleaned"))
+    ledger.register("day-1", tmp_path / "day", what="game day")
+    result = CliRunner().invoke(main, ["clean", "--all"])
+    assert result.exit_code == 2, result.output
+    assert f"game day day-1 (pid {os.getpid()})" in result.output and "--run ID" in result.output
 
 
 @pytest.mark.parametrize("bad", ["", "../etc", "a b", "-x", "r/1"])
-def test_a_bad_run_id_is_bad_usage(state_home, fake_engine, bad):
+def test_a_bad_run_id_is_bad_usage(state_home, monkeypatch, bad):
+    monkeypatch.setattr(chaos_system, "engine", lambda: pytest.fail("nothing may be cleaned"))
     result = CliRunner().invoke(main, ["clean", "--run", bad])
     assert result.exit_code == 2, result.output
     assert "is not a run id" in result.output
-    assert fake_engine == []

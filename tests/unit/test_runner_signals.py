@@ -33,6 +33,7 @@ def bare_runner(tmp_path, faults) -> Runner:
     runner = Runner.__new__(Runner)  # only what _abort, _revert_all and the signal handler use
     runner.journal = Journal(tmp_path / "journal.jsonl")
     runner.active = {fault.plan.id: fault for fault in faults}
+    runner.revert_errors = {}
     runner.system = runner.shared_system = None
     runner.rehearse = runner.keep_system = False
     runner.late_signal = None
