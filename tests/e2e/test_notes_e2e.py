@@ -14,7 +14,7 @@ from e2e_support import REPO, assert_every_fault_reverted, assert_nothing_left, 
 def shortened(text: str) -> str:
     """The repository's experiment with shorter phases and absolute paths, written elsewhere."""
     text = text.replace("../targets/", f"{REPO}/targets/").replace("dir: ../reports", "dir: reports")
-    return text.replace("baseline: 15s", "baseline: 8s").replace("recovery: 20s", "recovery: 12s")
+    return text.replace("baseline: 15s", "baseline: 10s").replace("recovery: 20s", "recovery: 12s")
 
 
 def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(tmp_path, docker_client):
@@ -26,7 +26,11 @@ def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(
     summary = json.loads((run_dir / "summary.json").read_text())
     verdicts = {(c["hypothesis"], c["phase"]): c["verdict"] for c in summary["checks"]}
     assert verdicts.pop(("no errors while the database is down", "fault")) == "deviated"
-    assert verdicts == {key: "held" for key in verdicts}, verdicts  # baseline and recovery: all held
+    # the health probe polls 4 times a second: in a shortened phase one slow answer on a busy machine can
+    # leave its interval straddling 90 %; it must never deviate
+    probe = {key: verdicts.pop(key) for key in list(verdicts) if key[0] == "the app says it is healthy again"}
+    assert set(probe.values()) <= {"held", "inconclusive"}, probe
+    assert verdicts == {key: "held" for key in verdicts}, verdicts  # the load, baseline and recovery: all held
     assert ("notes written before the kill are read back after it", "recovery") in verdicts
     events = journal(run_dir)
     assert_every_fault_reverted(events)
