@@ -26,6 +26,9 @@ import requests
 from chaos.faults.gate import GATE, Frozen
 from chaos.rundir import written_atomically
 
+# How long an exec whose output has closed may take to be marked ended by the engine before its exit is read.
+EXEC_SETTLE = 2.0
+
 SCHEMA = pa.schema([("t_wall", pa.float64()), ("t_mono", pa.float64()), ("probe", pa.string()),
                     ("success", pa.bool_()), ("latency_ms", pa.float64()), ("value", pa.string()),
                     ("error", pa.string())])
@@ -93,7 +96,7 @@ def _command(params: dict, system) -> str:
             container = system.client.containers.get(container_id)
             if container.attrs["State"].get("Paused"):
                 raise ProbeFailed(f"not run: {service} is paused")
-            code, output = container.exec_run(params["command"])
+            code, output = _exec(system.client.api, container_id, params["command"])
     except Frozen as exc:
         raise ProbeFailed(f"not run: {service} is {exc}") from None
     text = output.decode(errors="replace").strip()
@@ -102,6 +105,19 @@ def _command(params: dict, system) -> str:
     if params.get("output_regex") and not re.search(params["output_regex"], text):
         raise ProbeFailed(f"output does not match {params['output_regex']!r}")
     return text[-200:]
+
+
+def _exec(api, container_id: str, command: list[str]) -> tuple[int | None, bytes]:
+    """One exec, held until the engine too has seen it end: its output can close a moment before the engine
+    marks the exec done, and a pause in that moment would freeze an exec still winding down."""
+    exec_id = api.exec_create(container_id, command)["Id"]
+    output = api.exec_start(exec_id)
+    deadline = time.monotonic() + EXEC_SETTLE
+    while True:
+        state = api.exec_inspect(exec_id)
+        if not state["Running"] or time.monotonic() > deadline:
+            return state["ExitCode"], output
+        time.sleep(0.01)
 
 
 def _python(params: dict) -> str:

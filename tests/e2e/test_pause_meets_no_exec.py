@@ -5,6 +5,8 @@ outside, on the kept system)."""
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 from e2e_support import REPO, chaos_command, finish, journal, only_run_dir, service_container, shop_head
 
@@ -42,8 +44,14 @@ def test_a_command_probe_never_execs_into_the_paused_target(tmp_path, docker_cli
         redis = service_container(docker_client, run_dir.name, "redis")
         redis.reload()
         assert redis.attrs["State"]["Status"] == "running" and not redis.attrs["State"]["Paused"]
-        execs = [docker_client.api.exec_inspect(exec_id) for exec_id in redis.attrs.get("ExecIDs") or []]
-        assert not [e for e in execs if e["Running"]], "an exec into redis is still hanging"
+        # Docker's own health check (redis-cli ping every second) may be running at this instant: an exec still
+        # running 5 s later is one that hangs
+        execs = redis.attrs.get("ExecIDs") or []
+        deadline = time.monotonic() + 5
+        while (running := [e for e in map(docker_client.api.exec_inspect, execs) if e["Running"]]) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not running, f"an exec into redis is still hanging: {running}"
     finally:
         code, output = finish(chaos_command("clean", "--run", run_dir.name, cwd=tmp_path,
                                             env={"XDG_STATE_HOME": str(tmp_path / "state")}))
