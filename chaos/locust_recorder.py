@@ -31,6 +31,7 @@ from gevent import GreenletExit
 from locust import events
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaos.load_protocol import COLUMNS, INTENDED, RECORDED, NoAnswer
@@ -69,6 +70,11 @@ def _wrap_request(session_class) -> None:
         timeout = getattr(self, "chaos_timeout", None)  # set by the open model on the plain HttpSession only
         if timeout is not None and "timeout" not in kwargs:
             kwargs["timeout"] = timeout
+        if _state.get("stopping"):
+            # Locust stops a user that waits between two tasks by killing it, and the kill lands a moment later:
+            # the user may wake and send one more request, cut a millisecond after, which would read as a failure
+            # of the system. Once the load is stopping, no request is sent.
+            raise StopUser()
         started = time.monotonic()
         try:
             return original(self, *args, **kwargs)
@@ -169,6 +175,16 @@ def _open(environment, **_kwargs):
     if handle.tell() == 0:
         writer.writerow(COLUMNS)
     _state.update(file=handle, writer=writer)
+
+
+@events.test_start.add_listener
+def _started(**_kwargs):
+    _state.pop("stopping", None)
+
+
+@events.test_stopping.add_listener
+def _stopping(**_kwargs):
+    _state["stopping"] = True
 
 
 # ---- a worker's last rows ----------------------------------------------------------------------------------
