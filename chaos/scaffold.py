@@ -203,8 +203,8 @@ def _render(*, name, compose, profiles, locustfile, services, links, entry, entr
                 "      expect: [200]"]
     note = "   # port guessed: set the port the load should drive" if entry_guessed else ""
     out += [f"  target: {_scalar(f'{entry}:{entry_port}')}{note}",
-            "  # open: a steady rate whatever happens; closed (model: closed, users: N) sends less when the system slows, "
-            "hiding stalls",
+            "  # open: a steady rate whatever happens; closed (model: closed, users: N) sends less when the system "
+            "slows, hiding stalls",
             "  model: open",
             "  rate: 20                        # requests per second: about what the service sees in production",
             "  max_in_flight: 400              # arrivals beyond this many unanswered are failures, never skipped",
