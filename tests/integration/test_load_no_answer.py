@@ -153,9 +153,26 @@ def test_a_workers_requests_still_waiting_reach_the_master(stalling_server, tmp_
     assert locust_requests == len(samples)
 
 
-def test_load_timeout_cuts_scenario_requests(stalling_server, tmp_path):
-    samples, _, _ = run_until_held(stalling_server, tmp_path, load_spec(timeout=1.0), held=8, stalled_for=2.5)
+PLAIN_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class PlainUser(FastHttpUser):  # no timeout of its own: Locust's default is 60 s
+    wait_time = constant(0.05)
+
+    @task
+    def index(self):
+        self.client.get("/items", name="GET /items")
+"""
+
+
+@pytest.mark.parametrize("model", ["closed scenario", "open locustfile"])
+def test_load_timeout_cuts_requests_in_the_client(stalling_server, tmp_path, model):
+    load = load_spec(timeout=1.0)
+    if model == "open locustfile":
+        (tmp_path / "plain.py").write_text(PLAIN_LOCUSTFILE)
+        load.update(model="open", rate=10.0, scenario=None, locustfile=str(tmp_path / "plain.py"))
+    samples, _, _ = run_until_held(stalling_server, tmp_path, load, held=8, stalled_for=2.5)
     failed = samples[~samples["success"]]
     cut = failed[~failed["error"].fillna("").str.startswith("NoAnswer")]
-    assert len(cut) >= 4, failed  # each user's first held request was cut by the client after load.timeout
-    assert cut["latency_ms"].between(900, 3000).all(), cut
+    assert len(cut) >= 4, failed  # held requests cut by the client after load.timeout, long before the stop
+    assert cut["service_ms"].between(900, 3000).all(), cut
