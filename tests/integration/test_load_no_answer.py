@@ -165,11 +165,12 @@ class PlainUser(FastHttpUser):  # no timeout of its own: Locust's default is 60 
 """
 
 
-@pytest.mark.parametrize("model", ["closed scenario", "open locustfile"])
+@pytest.mark.parametrize("model", ["closed scenario", "open locustfile", "open requests locustfile"])
 def test_load_timeout_cuts_requests_in_the_client(stalling_server, tmp_path, model):
     load = load_spec(timeout=1.0)
-    if model == "open locustfile":
-        (tmp_path / "plain.py").write_text(PLAIN_LOCUSTFILE)
+    if model.startswith("open"):
+        text = PLAIN_LOCUSTFILE if model == "open locustfile" else PLAIN_LOCUSTFILE.replace("FastHttpUser", "HttpUser")
+        (tmp_path / "plain.py").write_text(text)
         load.update(model="open", rate=10.0, scenario=None, locustfile=str(tmp_path / "plain.py"))
     samples, _, _ = run_until_held(stalling_server, tmp_path, load, held=8, stalled_for=2.5)
     failed = samples[~samples["success"]]
