@@ -253,7 +253,8 @@ def test_keyboard_interrupt_inside_a_block_reverts_and_stops_the_session(shop, p
     assert client.proxy(proxy)["enabled"] is True
     (journal,) = [j for j in reports.glob("*/*/journal.jsonl") if not j.parent.is_symlink()]  # not `latest`
     events = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert [e["event"] for e in events if e.get("fault_id")] == ["fault_ledgered", "fault_injected", "fault_reverted"]
+    assert [e["event"] for e in events if e.get("fault_id")] == ["fault_ledgered", "fault_injected", "fault_reverting",
+                                                                 "fault_reverted"]
     assert events[-1]["event"] == "run_ended" and events[-1]["outcome"] == "interrupted"
     assert (journal.parent / "report.html").is_file()
 
@@ -379,7 +380,7 @@ def test_sigterm_reverts_and_removes_the_system(pytester, docker_client, leftove
     assert leftovers(docker_client, run_id) == []
     (journal,) = [j for j in (pytester.path / "r").glob("*/*/journal.jsonl") if not j.parent.is_symlink()]
     events = [json.loads(line)["event"] for line in journal.read_text().splitlines()]
-    assert events[-3:] == ["fault_injected", "fault_reverted", "run_ended"]
+    assert events[-4:] == ["fault_injected", "fault_reverting", "fault_reverted", "run_ended"]
 
 
 def test_reusing_a_system_under_xdist_is_refused(pytester):
