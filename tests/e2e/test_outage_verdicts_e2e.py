@@ -228,6 +228,8 @@ def test_the_fault_phase_is_judged_from_the_partition_in_effect_to_its_heal(hung
     injected = hung_redis.first("fault_injected", fault_id="f1")
     healing = hung_redis.revert_began("f1")
     assert {"planned_start_s", "planned_end_s"} <= set(phase), describe(hung_redis)
+    planned = hung_redis.first("phase_started", phase="fault")
+    assert phase["planned_start_s"] == pytest.approx(hung_redis.rel(planned), abs=1e-3), describe(hung_redis)
     assert phase["planned_end_s"] - phase["planned_start_s"] == pytest.approx(PARTITION_AT_S + PARTITION_FOR_S, abs=0.5)
     assert phase["start_s"] == pytest.approx(hung_redis.rel(injected), abs=1e-3), describe(hung_redis)
     assert phase["end_s"] == pytest.approx(hung_redis.rel(healing), abs=1e-3), describe(hung_redis)
@@ -257,9 +259,11 @@ def test_requests_failing_while_a_dependency_comes_back_are_judged_in_recovery(s
     assert slow_revert.code == 1, slow_revert.output
 
 
-def test_every_request_of_the_run_belongs_to_a_phase(slow_revert):
-    counted = sum(requests_in(phase) for phase in slow_revert.summary["phases"])
-    assert counted == slow_revert.summary["run"]["requests"], describe(slow_revert)
+@pytest.mark.parametrize("run", ["slow_revert", "hung_redis"])
+def test_every_request_of_the_run_belongs_to_a_phase(run, request):
+    outcome = request.getfixturevalue(run)
+    counted = sum(requests_in(phase) for phase in outcome.summary["phases"])
+    assert counted == outcome.summary["run"]["requests"], describe(outcome)
 
 
 # ---- (d) an inflated baseline ---------------------------------------------------------------------------------
