@@ -98,6 +98,7 @@ from chaos.metrics import METRICS, QUANTILES, describe, format_range, format_val
 from chaos.rundir import RunDirError
 from chaos.journal import read_journal_lines, unreadable_notes
 from chaos.secrets import ordered, scrub, secret_env_values
+from chaos.spans import WINDOW_S, Segment, assign_segments, judged_segments, planned_segments, run_origin
 from chaos.stats import (
     CONFIDENCE,
     LatencyBins,
@@ -110,12 +111,14 @@ from chaos.stats import (
 )
 
 SCHEMA = "chaos.summary/1"
-WINDOW_S = 1.0
 RESAMPLES = 1000
 MIN_WINDOWS = 5
+SENT_METRICS = ("count", "throughput")
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none", "other")
 RECOVERY_WINDOWS = 3
-BAND_FACTOR, BAND_ADD_MS, BAND_ERROR_ADD = 1.2, 20.0, 0.01
+BAND_FACTOR, BAND_ADD_MS, BAND_ERROR_ADD = 2.0, 50.0, 0.02
+DEGRADE_WINDOWS = 2  # consecutive windows outside the band before a fault is called degrading
+STALL_MIN_ANSWERS = 5  # answers per window the baseline must give before a silent window counts as a stall
 VERDICT_RANK = {"held": 0, "inconclusive": 1, "deviated": 2, "aborted": 3}
 EXIT_CODES = {"held": 0, "deviated": 1, "aborted": 3, "inconclusive": 5}
 REDACTED = "***"
@@ -224,58 +227,6 @@ def _empty_samples() -> pd.DataFrame:
 
 # ---------------------------------------------------------------- phases
 
-@dataclass(frozen=True)
-class Segment:
-    phase: str
-    start: float
-    end: float
-
-    @property
-    def n_windows(self) -> int:
-        return max(1, math.ceil((self.end - self.start) / WINDOW_S - 1e-9))
-
-
-def run_origin(events: list[dict], t_mono: np.ndarray) -> float:
-    for event in events:
-        if event["event"] == "run_started":
-            return float(event["mono"])
-    starts = [e["mono"] for e in events if e["event"] == "phase_started"]
-    if starts:
-        return float(min(starts))
-    return float(t_mono.min()) if len(t_mono) else 0.0
-
-
-def phase_segments(events: list[dict], last_time: float) -> list[Segment]:
-    """Windows of each phase in journal order; a phase may occur several times."""
-    segments, open_phase = [], None
-    for event in events:
-        kind = event["event"]
-        if kind == "phase_started":
-            if open_phase:  # phases are sequential: the next start closes a lost end
-                segments.append(Segment(open_phase[0], open_phase[1], float(event["mono"])))
-            open_phase = (str(event.get("phase")), float(event["mono"]))
-        elif kind == "phase_ended" and open_phase and event.get("phase") == open_phase[0]:
-            segments.append(Segment(open_phase[0], open_phase[1], float(event["mono"])))
-            open_phase = None
-    if open_phase:
-        ends = [e["mono"] for e in events
-                if e["event"] in ("load_stopped", "run_ended") and e["mono"] > open_phase[1]]
-        end = min(ends) if ends else max(last_time, open_phase[1])
-        segments.append(Segment(open_phase[0], open_phase[1], float(end)))
-    return [s for s in segments if s.end > s.start]
-
-
-def assign_segments(t_mono: np.ndarray, segments: list[Segment]) -> np.ndarray:
-    """Index of the segment each request started in, -1 outside every phase."""
-    if not segments:
-        return np.full(len(t_mono), -1, dtype=np.int64)
-    starts = np.array([s.start for s in segments])
-    ends = np.array([s.end for s in segments])
-    idx = np.searchsorted(starts, t_mono, side="right") - 1
-    inside = (idx >= 0) & (t_mono < ends[np.clip(idx, 0, None)])
-    return np.where(inside, idx, -1)
-
-
 def _status_classes(status: np.ndarray) -> dict[str, int]:
     hundreds = status // 100
     counts = {f"{h}xx": int(np.count_nonzero(hundreds == h)) for h in (2, 3, 4, 5)}
@@ -293,12 +244,19 @@ def _seeded_rng(seed: int, key: str) -> np.random.Generator:
 class _Slice:
     """The requests of one phase (optionally one request name), cut into 1 s windows."""
 
-    def __init__(self, lat, ok, status, win, window_durations, bins: LatencyBins, rng):
+    def __init__(self, lat, ok, status, win, window_durations, bins: LatencyBins, rng, real=None, stalled=None):
+        """``real``: which observations are requests (the others are requests still waiting at a window's
+        end); ``stalled``: per window, whether nothing was answered while requests waited."""
         self.lat, self.ok, self.status, self.win = lat, ok, status, win
+        self.real = np.ones(len(lat), dtype=bool) if real is None else real
         self.durations = window_durations
+        self.stalled = np.zeros(len(window_durations), dtype=bool) if stalled is None else stalled
+        self.waiting_w = np.zeros(len(window_durations), dtype=np.int64)  # requests waiting across each window
         self.bins = bins
         self.n = len(lat)
+        self.requests = int(self.real.sum())
         self.n_w = np.bincount(win, minlength=len(window_durations)).astype(float)
+        self.sent_w = np.bincount(win[self.real], minlength=len(window_durations)).astype(float)
         self.windows_with_data = int(np.count_nonzero(self.n_w))
         self.weights = resample_weights(rng, len(window_durations), RESAMPLES)
         self._quantile_samples: np.ndarray | None = None
@@ -317,6 +275,8 @@ class _Slice:
 
     def observed(self, metric: str) -> float | None:
         registered = metrics.REGISTRY[metric]
+        if metric in SENT_METRICS:  # how many were sent: a waiting observation is not another request
+            return registered.of(self.lat[self.real], self.ok[self.real], self.duration)
         if registered.quantile is None or self.n == 0:
             return registered.of(self.lat, self.ok, self.duration)
         if self._quantiles is None:  # one partial sort for all quantiles
@@ -330,7 +290,7 @@ class _Slice:
         if not self.enough_windows:
             return None, None
         if metric == "throughput":
-            return ratio_ci(self.weights, self.n_w, self.durations)
+            return ratio_ci(self.weights, self.sent_w, self.durations)
         if metric == "error_rate":
             return proportion_ci(self.weights, self.count_where(~self.ok), self.n_w)
         if metric == "success_rate":
@@ -360,7 +320,7 @@ class _Slice:
         for metric in METRICS:
             lo, hi = self.interval(metric)
             out[metric] = {"value": self.observed(metric), "ci_low": lo, "ci_high": hi}
-        out["status"] = _status_classes(self.status)
+        out["status"] = _status_classes(self.status[self.real])
         out["windows"] = self.windows_with_data
         return out
 
@@ -368,7 +328,9 @@ class _Slice:
 # ---------------------------------------------------------------- analysis
 
 class _Analysis:
-    def __init__(self, run: Run, seed: int):
+    def __init__(self, run: Run, seed: int, requests: bool = True):
+        """``requests``: the samples are the load's requests (waiting and stalls are judged); False for probe
+        results, whose tries each end within their own timeout."""
         self.run, self.seed, self.plan, self.events = run, seed, run.plan, run.events
         self.warnings = list(run.warnings)
         frame = run.samples
@@ -389,15 +351,80 @@ class _Analysis:
         self.origin = run_origin(self.events, self.t)
         last_event = max((e["mono"] for e in self.events), default=self.origin)
         last = max(float(self.t.max()) if len(self.t) else last_event, last_event)
-        self.segments = phase_segments(self.events, last)
+        self.planned = planned_segments(self.events, last)
+        self.segments = judged_segments(self.events, last)
         self.end = max([last] + [s.end for s in self.segments])
         stops = [e["mono"] for e in self.events if e["event"] == "load_stopped"]
         self.load_end = float(min(stops)) if stops else self.end
         self.phase_names = list(dict.fromkeys(s.phase for s in self.segments))
+        self.timeout_ms = _timeout_ms(self.plan) if requests else None
+        self.too_late = self._fail_the_unanswered_in_time()
+        self.real = np.ones(len(self.t), dtype=bool)
+        self.grid_start, self.grid_end = _window_grid(self.segments)
+        self.waiting_w = np.zeros(len(self.grid_start), dtype=np.int64)
+        self.stalled = np.zeros(len(self.grid_start), dtype=bool)
+        if requests:
+            self._add_waiting()
         self.segment_of = assign_segments(self.t, self.segments)
         self.window_of = self._windows_within_phase()
         self.bins = LatencyBins(self.lat)
         self._slices: dict[tuple[str, str | None], _Slice | None] = {}
+
+    def _fail_the_unanswered_in_time(self) -> int:
+        """A request answered after the load's timeout was not answered for its user: a failure."""
+        if self.timeout_ms is None:
+            return 0
+        late = self.ok & (self.lat > self.timeout_ms)
+        self.ok = self.ok & ~late
+        return int(late.sum())
+
+    def _add_waiting(self) -> None:
+        """Requests still outstanding at the end of a window are evidence too: each one waiting across a
+        whole window adds a *waiting* observation to that window, its wait so far a lower bound on its
+        latency. It fails past the timeout, or when the window is a stall: nothing at all was answered
+        while requests waited, in a run whose baseline answers at least STALL_MIN_ANSWERS per window."""
+        starts, ends = self.grid_start, self.grid_end
+        if not len(starts) or not len(self.t):
+            return
+        answered_at = self.t + self.lat / 1000.0
+        first = np.searchsorted(starts, self.t, side="left")  # the first window starting after the send
+        last = np.searchsorted(ends, answered_at, side="right") - 1  # the last one ending before the answer
+        spans = np.maximum(last - first + 1, 0)
+        request = np.repeat(np.arange(len(self.t)), spans)
+        window = first[request] + (np.arange(len(request)) - np.repeat(np.cumsum(spans) - spans, spans))
+        self.waiting_w = np.bincount(window, minlength=len(starts))
+        self.stalled = (self.waiting_w > 0) & (self._answers_per_window(answered_at) == 0) & self._stalls_are_news()
+        waited_ms = (ends[window] - self.t[request]) * 1000.0
+        ok = ~self.stalled[window]
+        if self.timeout_ms is not None:
+            ok &= waited_ms <= self.timeout_ms
+        # at the window's start (plus a hair, so float rounding never moves it to the window before)
+        t = np.concatenate([self.t, starts[window] + 1e-6])
+        order = np.argsort(t, kind="stable")
+        self.t = t[order]
+        self.lat = np.concatenate([self.lat, waited_ms])[order]
+        self.ok = np.concatenate([self.ok, ok])[order]
+        self.status = np.concatenate([self.status, np.zeros(len(request), dtype=np.int64)])[order]
+        self.name_codes = np.concatenate([self.name_codes, self.name_codes[request]])[order]
+        self.real = np.concatenate([self.real, np.zeros(len(request), dtype=bool)])[order]
+
+    def _answers_per_window(self, answered_at: np.ndarray) -> np.ndarray:
+        window = np.searchsorted(self.grid_start, answered_at, side="right") - 1
+        inside = (window >= 0) & (answered_at < self.grid_end[np.clip(window, 0, None)])
+        return np.bincount(window[inside], minlength=len(self.grid_start))
+
+    def _stalls_are_news(self) -> bool:
+        """Silence is a stall only where answers were the rule: the baseline (else the run's busiest quarter
+        of windows) answered at least STALL_MIN_ANSWERS per window."""
+        baseline = [s for s in self.segments if s.phase == "baseline"]
+        if baseline:
+            inside = np.zeros(len(self.t), dtype=bool)
+            for segment in baseline:
+                inside |= (self.t >= segment.start) & (self.t < segment.end)
+            seconds = sum(s.end - s.start for s in baseline)
+            return seconds > 0 and inside.sum() / seconds * WINDOW_S >= STALL_MIN_ANSWERS
+        answers = self._answers_per_window(self.t + self.lat / 1000.0)
+        return bool(len(answers)) and float(np.quantile(answers, 0.75)) >= STALL_MIN_ANSWERS
 
     def _windows_within_phase(self) -> np.ndarray:
         offsets, seen = [], {}
@@ -409,7 +436,7 @@ class _Analysis:
         seg = self.segment_of[inside]
         starts = np.array([s.start for s in self.segments])[seg] if len(seg) else np.empty(0)
         last = np.array([s.n_windows - 1 for s in self.segments], dtype=np.int64)[seg] if len(seg) else 0
-        within = np.minimum(np.floor((self.t[inside] - starts) / WINDOW_S).astype(np.int64), last)
+        within = np.clip(np.floor((self.t[inside] - starts) / WINDOW_S).astype(np.int64), 0, last)
         win[inside] = within + np.array(offsets, dtype=np.int64)[seg]
         return win
 
@@ -423,24 +450,28 @@ class _Analysis:
         ids = [i for i, s in enumerate(self.segments) if s.phase == phase]
         if not ids:
             return None
-        durations = []
+        durations, grid = [], []
         for i in ids:
             seg = self.segments[i]
             full = [WINDOW_S] * (seg.n_windows - 1)
             durations += full + [seg.end - seg.start - WINDOW_S * len(full)]
+            first = sum(s.n_windows for s in self.segments[:i])
+            grid += range(first, first + seg.n_windows)
         mask = np.isin(self.segment_of, ids)
         if name is not None:
             code = self.names.index(name) if name in self.names else -1
             mask &= self.name_codes == code
         idx = np.flatnonzero(mask)
         rng = _seeded_rng(self.seed, f"{phase}|{name}")
-        return _Slice(self.lat[idx], self.ok[idx], self.status[idx], self.window_of[idx],
-                      np.array(durations, dtype=float), self.bins, rng)
+        sl = _Slice(self.lat[idx], self.ok[idx], self.status[idx], self.window_of[idx],
+                    np.array(durations, dtype=float), self.bins, rng, self.real[idx], self.stalled[grid])
+        sl.waiting_w = self.waiting_w[grid]
+        return sl
 
     def _probe_analysis(self) -> "_Analysis":
         if not hasattr(self, "_probes"):
             run = Run(plan=self.plan, events=self.events, samples=self.run.probes, run_dir=self.run.run_dir)
-            self._probes = _Analysis(run, self.seed)
+            self._probes = _Analysis(run, self.seed, requests=False)
         return self._probes
 
     def rel(self, mono: float | None) -> float | None:
@@ -453,12 +484,20 @@ class _Analysis:
         for phase in self.phase_names:
             sl = self.phase_slice(phase)
             segments = [s for s in self.segments if s.phase == phase]
+            planned = [s for s in self.planned if s.phase == phase]
             out.append({
                 "name": phase,
-                "segments": [{"start_s": self.rel(s.start), "end_s": self.rel(s.end)} for s in segments],
+                "segments": [{"start_s": self.rel(s.start), "end_s": self.rel(s.end),
+                              "planned_start_s": self.rel(s.planned_start), "planned_end_s": self.rel(s.planned_end)}
+                             for s in segments],
                 "start_s": self.rel(segments[0].start),
                 "end_s": self.rel(segments[-1].end),
+                "planned_start_s": self.rel(planned[0].start) if planned else None,
+                "planned_end_s": self.rel(planned[-1].end) if planned else None,
                 "duration_s": sl.duration,
+                "count": sl.requests,
+                "waiting": int(sl.n - sl.requests),
+                "stalled_s": float(sl.durations[sl.stalled].sum()),
                 "metrics": sl.metrics(),
                 "requests": self._per_name(phase, sl),
             })
@@ -468,23 +507,24 @@ class _Analysis:
         ids = [i for i, s in enumerate(self.segments) if s.phase == phase]
         mask = np.isin(self.segment_of, ids)
         codes = self.name_codes[mask]
-        lat, ok, status = self.lat[mask], self.ok[mask], self.status[mask]
+        lat, ok, status, real = self.lat[mask], self.ok[mask], self.status[mask], self.real[mask]
         n_names = len(self.names)
-        counts = np.bincount(codes, minlength=n_names)
+        counts = np.bincount(codes, minlength=n_names)  # observations, waiting ones included
+        sent = np.bincount(codes[real], minlength=n_names)
         fails = np.bincount(codes, weights=~ok, minlength=n_names)
         sums = np.bincount(codes, weights=lat, minlength=n_names)
         qs = grouped_quantiles(codes, lat, n_names, [*QUANTILES.values(), 1.0])
         rows = []
         for code in np.flatnonzero(counts):
             n = int(counts[code])
-            row = {"name": self.names[code], "count": n,
-                   "throughput": n / sl.duration if sl.duration > 0 else None,
+            row = {"name": self.names[code], "count": int(sent[code]), "waiting": n - int(sent[code]),
+                   "throughput": int(sent[code]) / sl.duration if sl.duration > 0 else None,
                    "error_rate": float(fails[code] / n), "success_rate": float(1 - fails[code] / n)}
             for i, key in enumerate(QUANTILES):
                 row[f"latency.{key}"] = float(qs[i, code])
             row["latency.max"] = float(qs[-1, code])
             row["latency.mean"] = float(sums[code] / n)
-            row["status"] = _status_classes(status[codes == code])
+            row["status"] = _status_classes(status[(codes == code) & real])
             rows.append(row)
         return rows
 
@@ -512,7 +552,7 @@ class _Analysis:
             "hypothesis": str(entry.get("name") or metric), "metric": metric, "phase": phase,
             "filter": name_filter, "op": op, "threshold": threshold,
             "observed": None, "ci_low": None, "ci_high": None, "verdict": "inconclusive",
-            "samples": 0, "windows": 0, "evidence": None, "reason": "",
+            "samples": 0, "windows": 0, "evidence": None, "reason": "", "stall": None,
         }
         if metric not in METRICS:
             check["reason"] = f"unknown metric {metric!r}"
@@ -531,30 +571,52 @@ class _Analysis:
         check["ci_low"], check["ci_high"] = sl.interval(metric)
         check["verdict"], check["evidence"], shortfall = _judge(sl, metric, op, threshold)
         check["reason"] = _check_reason(check, shortfall)
+        if not probe:
+            stall = self._stall(phase)
+            if stall:
+                check["stall"] = stall
+                check["reason"] += f": {stall['text']}"
         return check
+
+    def _stall(self, phase: str) -> dict | None:
+        """The longest run of windows in which nothing was answered while requests waited, in words."""
+        sl = self.phase_slice(phase)
+        if sl is None or not sl.stalled.any():
+            return None
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], sl.stalled.astype(int), [0]]))))[::2]
+        seconds = float(runs.max()) * WINDOW_S
+        waiting = int(sl.waiting_w[sl.stalled].max())
+        load = self.plan.get("load") or {}
+        users = load.get("users") if load.get("model", "closed") == "closed" else None
+        who = f"{waiting} of {users} users waiting" if users else f"up to {waiting} requests waiting"
+        return {"seconds": seconds, "waiting": waiting,
+                "text": f"no answer for {seconds:.0f} s, {who}"}
 
     # -- faults
 
     def baseline_band(self) -> dict | None:
+        """What the baseline looked like, window by window: the median window's p99 and error rate, which a
+        few outlier windows cannot move, widened by a floor (BAND_FACTOR x, + BAND_ADD_MS; + BAND_ERROR_ADD)."""
         sl = self.phase_slice("baseline")
         if sl is None or sl.n == 0:
             return None
-        p99_lo, p99_hi = sl.interval("latency.p99")
-        err_lo, err_hi = sl.interval("error_rate")
-        p99 = p99_hi if p99_hi is not None else sl.observed("latency.p99")
-        err = err_hi if err_hi is not None else sl.observed("error_rate")
+        used = sl.n_w > 0
+        window_p99 = grouped_quantiles(sl.win, sl.lat, len(sl.durations), [0.99])[0][used]
+        window_errors = (sl.count_where(~sl.ok) / np.maximum(sl.n_w, 1))[used]
+        p99, err = float(np.median(window_p99)), float(np.median(window_errors))
         rate = sl.observed("throughput") or 0.0
         return {
             "latency_p99_ms": max(p99 * BAND_FACTOR, p99 + BAND_ADD_MS),
             "error_rate": min(1.0, err + BAND_ERROR_ADD),
-            "empty_window_is_bad": rate * WINDOW_S >= 5,
+            "empty_window_is_bad": rate * WINDOW_S >= STALL_MIN_ANSWERS,
+            "from": {"median_window_p99_ms": p99, "median_window_error_rate": err, "windows": int(used.sum())},
         }
 
-    def _window_states(self, start: float, stop: float, band: dict) -> np.ndarray:
-        """Per 1 s window laid from start: True = inside the baseline band."""
+    def _window_states(self, start: float, stop: float, band: dict) -> tuple[np.ndarray, list[str]]:
+        """Per 1 s window laid from start: True = inside the baseline band; and why each window is outside."""
         n = max(0, math.ceil((stop - start) / WINDOW_S - 1e-9))
         if n == 0:
-            return np.zeros(0, dtype=bool)
+            return np.zeros(0, dtype=bool), []
         lo, hi = np.searchsorted(self.t, [start, stop])
         group = np.floor((self.t[lo:hi] - start) / WINDOW_S).astype(np.int64)
         counts = np.bincount(group, minlength=n)
@@ -562,8 +624,16 @@ class _Analysis:
         p99 = grouped_quantiles(group, self.lat[lo:hi], n, [0.99])[0]
         with np.errstate(invalid="ignore", divide="ignore"):
             err = fails / counts
-            good = (p99 <= band["latency_p99_ms"]) & (err <= band["error_rate"])
-        return np.where(counts > 0, good, not band["empty_window_is_bad"])
+            slow, failing = p99 > band["latency_p99_ms"], err > band["error_rate"]
+        empty = (counts == 0) & band["empty_window_is_bad"]
+        why = ["nothing sent or answered" if empty[i]
+               else f"p99 {format_value('latency.p99', p99[i])} over the band's "
+                    f"{format_value('latency.p99', band['latency_p99_ms'])}" if slow[i]
+               else f"error rate {format_value('error_rate', err[i])} over the band's "
+                    f"{format_value('error_rate', band['error_rate'])}" if failing[i] else ""
+               for i in range(n)]
+        good = np.where(counts > 0, ~slow & ~failing, not band["empty_window_is_bad"])
+        return good, why
 
     def faults(self) -> list[dict]:
         ledger: dict[str, dict] = {}
@@ -571,13 +641,14 @@ class _Analysis:
         for fid, fault in planned.items():
             ledger[fid] = {"id": fid, "kind": fault.get("kind"), "target": fault.get("target"),
                            "params": fault.get("params") or {}, "injected": None, "reverted": None,
-                           "revert_reason": None}
+                           "reverting": None, "revert_reason": None}
         for event in self.events:
             fid = event.get("fault_id")
             if fid is None:
                 continue
             entry = ledger.setdefault(fid, {"id": fid, "kind": None, "target": None, "params": {},
-                                            "injected": None, "reverted": None, "revert_reason": None})
+                                            "injected": None, "reverted": None, "reverting": None,
+                                            "revert_reason": None})
             kind = event["event"]
             if kind == "fault_ledgered":
                 for key in ("kind", "target"):
@@ -585,6 +656,8 @@ class _Analysis:
                 entry["params"] = event.get("params") or entry["params"]
             elif kind == "fault_injected" and entry["injected"] is None:
                 entry["injected"] = float(event["mono"])
+            elif kind == "fault_reverting":
+                entry["reverting"] = float(event["mono"])
             elif kind == "fault_reverted":
                 entry["reverted"] = float(event["mono"])
                 entry["revert_reason"] = event.get("reason")
@@ -597,7 +670,8 @@ class _Analysis:
         out = {
             "id": entry["id"], "kind": entry["kind"], "target": entry["target"],
             "params": entry["params"], "injected_s": self.rel(injected),
-            "reverted_s": self.rel(reverted), "revert_reason": entry["revert_reason"],
+            "reverted_s": self.rel(reverted), "reverting_s": self.rel(entry["reverting"]),
+            "revert_reason": entry["revert_reason"],
             "injected": injected is not None,
             "reverted": reverted is not None or injected is None,
             "time_to_degrade_s": None, "recovery_time_s": None, "note": "",
@@ -608,20 +682,20 @@ class _Analysis:
         if band is None:
             out["note"] = "no baseline phase with requests: no band to compare against"
             return out
-        states = self._window_states(injected, reverted if reverted is not None else self.load_end, band)
-        bad = np.flatnonzero(~states)
-        out["time_to_degrade_s"] = float(bad[0] * WINDOW_S) if len(bad) else None
-        if reverted is None:
+        reverting = entry["reverting"] if entry["reverting"] is not None else reverted
+        states, why = self._window_states(injected, reverting if reverting is not None else self.load_end, band)
+        degraded = _first_run(~states, min(DEGRADE_WINDOWS, len(states)))
+        if degraded is not None:
+            out["time_to_degrade_s"] = float(degraded * WINDOW_S)
+            out["degraded_by"] = why[degraded]
+        if reverting is None:
             out["note"] = "no fault_reverted event in the journal"
             return out
-        later = [t for t in injections if t > reverted]
-        states = self._window_states(reverted, min(later) if later else self.load_end, band)
-        hits = np.empty(0, dtype=np.int64)
-        if len(states) >= RECOVERY_WINDOWS:
-            run = np.convolve(states.astype(int), np.ones(RECOVERY_WINDOWS, dtype=int), mode="valid")
-            hits = np.flatnonzero(run == RECOVERY_WINDOWS)
-        out["recovery_time_s"] = float(hits[0] * WINDOW_S) if len(hits) else None
-        if not len(hits):
+        later = [t for t in injections if t > reverting]
+        states, _ = self._window_states(reverting, min(later) if later else self.load_end, band)
+        back = _first_run(states, RECOVERY_WINDOWS) if len(states) >= RECOVERY_WINDOWS else None
+        out["recovery_time_s"] = float(back * WINDOW_S) if back is not None else None
+        if back is None:
             out["note"] = f"not back within the baseline band for {RECOVERY_WINDOWS} consecutive windows"
         return out
 
@@ -632,9 +706,10 @@ class _Analysis:
         span = self.load_end - self.origin
         n = max(1, round(span / WINDOW_S))
         lo = int(np.searchsorted(self.t, self.origin))
-        t, lat, ok, status = self.t[lo:], self.lat[lo:], self.ok[lo:], self.status[lo:]
+        t, lat, ok, status, real = self.t[lo:], self.lat[lo:], self.ok[lo:], self.status[lo:], self.real[lo:]
         group = np.minimum(np.floor((t - self.origin) / WINDOW_S).astype(np.int64), n - 1)
-        counts = np.bincount(group, minlength=n)
+        counts = np.bincount(group, minlength=n)  # waiting observations too: a stall is bad data, not none
+        sent = np.bincount(group[real], minlength=n)
         fails = np.bincount(group, weights=~ok, minlength=n)
         qs = grouped_quantiles(group, lat, n, [0.5, 0.95, 0.99])
         # the last window absorbs the run's fractional end, so its rate must use its real length
@@ -642,7 +717,7 @@ class _Analysis:
         durations[-1] = max(span - (n - 1) * WINDOW_S, 0.5 * WINDOW_S)
         load_start = self.first("load_started").get("mono", self.segments[0].start if self.segments else self.origin)
         before_load = (np.arange(1, n + 1) * WINDOW_S + self.origin) <= load_start
-        throughput = np.where(before_load & (counts == 0), np.nan, counts / durations)
+        throughput = np.where(before_load & (counts == 0), np.nan, sent / durations)
         hundreds = status // 100
         classes = {
             "2xx": hundreds == 2, "3xx": hundreds == 3, "4xx": hundreds == 4,
@@ -657,7 +732,8 @@ class _Analysis:
             "throughput": throughput.tolist(),
             "error_rate": err.tolist(),
             "p50": qs[0].tolist(), "p95": qs[1].tolist(), "p99": qs[2].tolist(),
-            "status": {k: np.bincount(group[m], minlength=n).tolist() for k, m in classes.items()},
+            "status": {k: np.bincount(group[m & real], minlength=n).tolist() for k, m in classes.items()},
+            "waiting": np.bincount(group[~real], minlength=n).tolist(),
         }
 
     # -- context
@@ -692,6 +768,30 @@ class _Analysis:
     def outcome(self) -> tuple[str | None, str | None]:
         ended = self.first("run_ended")
         return ended.get("outcome"), ended.get("error")
+
+
+def _first_run(flags: np.ndarray, length: int) -> int | None:
+    """Index of the first of ``length`` consecutive True flags, or None."""
+    if length <= 0 or len(flags) < length:
+        return None
+    run = np.convolve(flags.astype(int), np.ones(length, dtype=int), mode="valid")
+    hits = np.flatnonzero(run == length)
+    return int(hits[0]) if len(hits) else None
+
+
+def _timeout_ms(plan: dict) -> float | None:
+    timeout = (plan.get("load") or {}).get("timeout")
+    return float(timeout) * 1000.0 if isinstance(timeout, (int, float)) and timeout > 0 else None
+
+
+def _window_grid(segments: list[Segment]) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of every 1 s window of every span, in time order (the last of a span may be shorter)."""
+    starts, ends = [], []
+    for segment in segments:
+        for k in range(segment.n_windows):
+            starts.append(segment.start + k * WINDOW_S)
+            ends.append(min(segment.start + (k + 1) * WINDOW_S, segment.end))
+    return np.array(starts, dtype=float), np.array(ends, dtype=float)
 
 
 def _judge(sl: _Slice, metric: str, op: str, threshold: float):
@@ -859,11 +959,14 @@ def analyse(run: Run, seed: int | None = None) -> dict:
         "score_formula": SCORE_FORMULA,
         "run": {
             "outcome": outcome, "error": error, "duration_s": a.end - a.origin,
-            "requests": int(len(a.t)), "aborts": aborts, "warnings": a.warnings,
+            "requests": int(a.real.sum()), "aborts": aborts, "warnings": a.warnings,
+            "waiting_observations": int((~a.real).sum()), "answered_after_timeout": a.too_late,
+            "timeout_s": a.timeout_ms / 1000.0 if a.timeout_ms is not None else None,
         },
+        "load_model": load_model(run.plan),
         "checks": checks,
         "phases": a.phases(),
-        "faults": a.faults(),
+        "faults": _say_why_held(a.faults(), verdict),
         "baseline_band": a.baseline_band(),
         "environment": a.environment(),
         "statistics": {
@@ -873,6 +976,35 @@ def analyse(run: Run, seed: int | None = None) -> dict:
         "series": a.series(),
     }
     return scrub(json_safe(summary), secrets_of(run.plan))
+
+
+def load_model(plan: dict) -> dict:
+    """Which load model ran and what it hides, in words for the report."""
+    load = plan.get("load") or {}
+    model = load.get("model") or "closed"
+    if model == "open":
+        note = (f"Open model: requests were sent at {metrics.number(float(load.get('rate') or 0), 0)}/s whatever "
+                "the answers, and latency counts from each request's intended send time, so a stall shows in "
+                "full.")
+    else:
+        note = (f"Closed model: each of {load.get('users', '?')} users waits for an answer before it sends again, "
+                "so a slow or stalled system receives fewer requests and its slowest moments are under-sampled "
+                "(coordinated omission). Requests still waiting at the end of each 1 s window are counted as "
+                "waiting observations (their wait so far a lower bound on latency; failures past the timeout "
+                "or when nothing at all is answered), which keeps a stall visible, but latency quantiles remain "
+                "optimistic. For throughput-style services, the open model judges latency honestly.")
+    return {"model": model, "note": note}
+
+
+def _say_why_held(faults: list[dict], verdict: str) -> list[dict]:
+    """A held run whose faults left the baseline band says so, so the band's verdict is not read as a
+    hypothesis' deviation."""
+    for fault in faults:
+        if verdict == "held" and fault.get("time_to_degrade_s") is not None:
+            fault["note"] = (f"outside the baseline band from {fault['time_to_degrade_s']:.0f} s "
+                             f"({fault.get('degraded_by')}), though every hypothesis held: their bounds are "
+                             "wider than the band" + (f"; {fault['note']}" if fault.get("note") else ""))
+    return faults
 
 
 def exit_code(summary: dict) -> int:

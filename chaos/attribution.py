@@ -1,25 +1,20 @@
 """Which phase each request belongs to and which faults were active when it was sent (pure).
 
-Windows come from the journal: ``phase_started``/``phase_ended`` and ``fault_injected``/
-``fault_reverted`` on the monotonic clock the samples use (request start, or intended send time
+Phases are the judged spans of ``spans.py``; fault windows come from ``fault_injected``/
+``fault_reverted`` in the journal, on the monotonic clock the samples use (request start, or intended send time
 in the open model)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from chaos.spans import judged_segments
+
 
 def phase_windows(events: list[dict]) -> list[tuple[str, float, float]]:
-    opened: dict[str, float] = {}
-    windows = []
-    for event in events:
-        if event["event"] == "phase_started":
-            opened[event["phase"]] = event["mono"]
-        elif event["event"] == "phase_ended" and event["phase"] in opened:
-            windows.append((event["phase"], opened.pop(event["phase"]), event["mono"]))
-    end = max((e["mono"] for e in events), default=0.0)
-    windows += [(phase, start, end) for phase, start in opened.items()]  # a run cut short
-    return windows
+    """The judged spans (see spans.py): the phase a request is labelled with is the one it is judged in."""
+    last = max((e["mono"] for e in events), default=0.0)
+    return [(s.phase, s.start, s.end) for s in judged_segments(events, last)]
 
 
 def fault_windows(events: list[dict]) -> list[tuple[str, float, float]]:

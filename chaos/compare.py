@@ -73,19 +73,17 @@ import numpy as np
 
 from chaos.analysis import (
     MIN_WINDOWS,
-    WINDOW_S,
     PhaseWindows,
     RunDirError,
     json_safe,
     load_run,
-    phase_segments,
     phase_windows,
-    run_origin,
     secrets_of,
 )
 from chaos.metrics import COMPARED, REGISTRY, describe
 from chaos.rundir import check_run_dir
 from chaos.secrets import scrub
+from chaos.spans import WINDOW_S, judged_segments, run_origin
 from chaos.stats import (
     CONFIDENCE,
     Z95,
@@ -645,7 +643,7 @@ def _series(run) -> dict:
     t_all = run.samples["t_mono"].to_numpy(dtype=float)
     last = max([float(t_all.max())] if len(t_all) else [0.0])
     last = max([last] + [e["mono"] for e in run.events])
-    segments = phase_segments(run.events, last)
+    segments = judged_segments(run.events, last)
     if not segments:
         return {"t": [], "p50": [], "p99": [], "error_rate": [], "throughput": []}
     start, end = segments[0].start, segments[-1].end
@@ -674,7 +672,7 @@ def _timeline(loaded: list[list | None]) -> dict:
         return {"phases": [], "faults": []}
     run = runs[0]
     last = max([e["mono"] for e in run.events] or [run_origin(run.events, np.empty(0))])
-    segments = phase_segments(run.events, last)
+    segments = judged_segments(run.events, last)
     if not segments:
         return {"phases": [], "faults": []}
     first = segments[0].start

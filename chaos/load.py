@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -221,11 +222,14 @@ class SampleTail:
             self.rows.popleft()
         return added
 
-    def recent(self, seconds: float, now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(latencies ms, success flags) of requests answered in the last ``seconds``: a slow request
-        counts when its slowness is known, so a live rule sees a stall as soon as answers come late."""
+    def recent(self, seconds: float, now: float | None = None,
+               sent_since: float = -math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """(latencies ms, success flags) of requests answered in the last ``seconds`` (and sent at or after
+        ``sent_since``): a slow request counts when its slowness is known, so a live rule sees a stall as
+        soon as answers come late."""
         now = time.monotonic() if now is None else now
-        recent = [(lat, ok) for answered, _, lat, ok in self.rows if answered >= now - seconds]
+        recent = [(lat, ok) for answered, sent, lat, ok in self.rows
+                  if answered >= now - seconds and sent >= sent_since]
         latencies = np.fromiter((lat for lat, _ in recent), float, len(recent))
         return latencies, np.fromiter((ok for _, ok in recent), bool, len(recent))
 

@@ -7,6 +7,7 @@ The runner is the only part that touches Docker, Toxiproxy or Locust.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -213,7 +214,7 @@ class Runner:
                 self.on_status(self._status(now - t0, now))
                 if self._in_warmup(now - t0):
                     continue
-                broken = broken_abort_rule(self.plan.abort, self.tail, now)
+                broken = broken_abort_rule(self.plan.abort, self.tail, now, sent_since=t0 + self._warmup_end())
                 if broken:
                     self._abort(broken)
                     return "aborted"
@@ -270,6 +271,10 @@ class Runner:
                       throughput=shown["throughput"], error_rate=shown["error_rate"], p99_ms=shown["latency.p99"],
                       hypotheses=hypotheses)
 
+    def _warmup_end(self) -> float:
+        """Seconds from load start at which the warmup ends: abort rules never judge a request sent before."""
+        return max((w.end for w in self.plan.timeline if w.phase == "warmup"), default=0.0)
+
     def _in_warmup(self, elapsed: float) -> bool:
         return any(w.phase == "warmup" and w.start <= elapsed < w.end for w in self.plan.timeline)
 
@@ -320,6 +325,7 @@ class Runner:
         elif self.lost_links and fault.plan.family == "link" and fault.plan.target in self.lost_links:
             outcome = {"gone": "its link's Toxiproxy container died, and the toxics in it"}  # as `chaos clean` sees it
         else:
+            self.journal.append("fault_reverting", fault_id=fault_id, reason=reason)
             outcome = fault.revert() or {}
         del self.active[fault_id]
         self.journal.append("fault_reverted", fault_id=fault_id, reason=reason, **outcome)
@@ -430,11 +436,13 @@ class Runner:
         self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
 
 
-def broken_abort_rule(rules: list[dict], tail: SampleTail, now: float) -> dict | None:
-    """The first rule whose metric, over its trailing window of requests, is above its max (with the value
-    observed), or None. Every metric the registry marks live is judged the way the analysis computes it."""
+def broken_abort_rule(rules: list[dict], tail: SampleTail, now: float,
+                      sent_since: float = -math.inf) -> dict | None:
+    """The first rule whose metric, over its trailing window of requests (those sent at or after
+    ``sent_since``), is above its max (with the value observed), or None. Every metric the registry marks
+    live is judged the way the analysis computes it."""
     for rule in rules:
-        latencies, ok = tail.recent(rule["for"], now)
+        latencies, ok = tail.recent(rule["for"], now, sent_since)
         if len(latencies) < ABORT_MIN_REQUESTS:
             continue
         observed = metrics.live_value(rule["metric"], latencies, ok, rule["for"])

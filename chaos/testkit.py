@@ -636,6 +636,7 @@ class Chaos:
         with self._lock, shielded():  # a Ctrl-C must not cut a revert short: it comes through once it is done
             if fault.id not in self.active:
                 return
+            self._log("fault_reverting", fault_id=fault.id, reason=reason)
             for attempt in range(3):
                 try:
                     outcome = fault.adapter.revert() or {}

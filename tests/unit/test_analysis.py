@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from chaos.analysis import (
-    RunDirError, analyse, assign_segments, exit_code, load_run, phase_segments,
-)
+from chaos.analysis import RunDirError, analyse, exit_code, load_run
+from chaos.spans import assign_segments, judged_segments, planned_segments
 from chaos.stats import grouped_quantiles
 from fakerun import MONO0, hypothesis, make_run, write_run
 
@@ -52,7 +51,7 @@ def test_missing_plan_is_a_clear_error(tmp_path):
         load_run(tmp_path)
 
 
-def test_requests_belong_to_the_phase_they_started_in(tmp_path):
+def test_every_request_belongs_to_the_span_it_started_in(tmp_path):
     events = [(0.0, "run_started", {"run_id": "r", "experiment": "e"}),
               (10.0, "phase_started", {"phase": "baseline"}), (20.0, "phase_ended", {"phase": "baseline"}),
               (20.0, "phase_started", {"phase": "fault"}), (30.0, "phase_ended", {"phase": "fault"}),
@@ -60,21 +59,26 @@ def test_requests_belong_to_the_phase_they_started_in(tmp_path):
     starts = [9.99, 10.0, 19.999, 20.0, 29.5, 30.0, 30.5]
     run = load_run(write_run(tmp_path, {"experiment": "e", "seed": 1},
                              events, [{"t": t} for t in starts]))
-    segments = phase_segments(run.events, last_time=MONO0 + 31)
-    assert [(s.phase, s.start - MONO0, s.end - MONO0) for s in segments] == [("baseline", 10, 20), ("fault", 20, 30)]
-    assert assign_segments(run.samples["t_mono"].to_numpy(), segments).tolist() == [-1, 0, 0, 1, 1, -1, -1]
+    planned = planned_segments(run.events, last_time=MONO0 + 31)
+    assert [(s.phase, s.start - MONO0, s.end - MONO0) for s in planned] == [("baseline", 10, 20), ("fault", 20, 30)]
+    # judged spans run on to the run's end, and a request sent before the first phase belongs to it
+    segments = judged_segments(run.events, last_time=MONO0 + 31)
+    assert [(s.phase, s.start - MONO0, s.end - MONO0) for s in segments] == [("baseline", 10, 20), ("fault", 20, 31)]
+    assert assign_segments(run.samples["t_mono"].to_numpy(), segments).tolist() == [0, 0, 0, 1, 1, 1, 1]
     summary = analyse(run)
     counts = {p["name"]: p["metrics"]["count"]["value"] for p in summary["phases"]}
-    assert counts == {"baseline": 2, "fault": 2}
+    assert counts == {"baseline": 3, "fault": 4}
+    assert sum(counts.values()) == summary["run"]["requests"] == len(starts)
     # times are relative to run_started
-    assert [(p["start_s"], p["end_s"]) for p in summary["phases"]] == [(10, 20), (20, 30)]
+    assert [(p["start_s"], p["end_s"]) for p in summary["phases"]] == [(10, 20), (20, 31)]
+    assert [(p["planned_start_s"], p["planned_end_s"]) for p in summary["phases"]] == [(10, 20), (20, 30)]
 
 
 def test_phase_that_never_ended_closes_at_the_next_start_or_at_load_stop(tmp_path):
     events = [(0.0, "run_started", {}), (1.0, "phase_started", {"phase": "baseline"}),
               (5.0, "phase_started", {"phase": "fault"}), (8.0, "load_stopped", {})]
     run = load_run(write_run(tmp_path, {"experiment": "e"}, events, [{"t": 2.0}]))
-    segments = phase_segments(run.events, last_time=MONO0 + 9)
+    segments = judged_segments(run.events, last_time=MONO0 + 9)
     assert [(s.phase, s.start - MONO0, s.end - MONO0) for s in segments] == [("baseline", 1, 5), ("fault", 5, 8)]
 
 

@@ -81,9 +81,16 @@ class ExecCountingContainer:
         self.attrs = {"State": {"Paused": paused}}
         self.execs = []
 
-    def exec_run(self, command):
+    # the engine API's three exec calls, as the probe makes them
+    def exec_create(self, container_id, command):
         self.execs.append(command)
-        return 0, b"ok"
+        return {"Id": f"exec-{len(self.execs)}"}
+
+    def exec_start(self, exec_id):
+        return b"ok"
+
+    def exec_inspect(self, exec_id):
+        return {"Running": False, "ExitCode": 0}
 
 
 class OneContainerSystem:
@@ -91,7 +98,7 @@ class OneContainerSystem:
 
     def __init__(self, container, container_id: str = "c" * 64):
         self.containers = {"inventory": container_id}
-        self.client = type("Client", (), {"containers": self})()
+        self.client = type("Client", (), {"containers": self, "api": container})()
         self.container = container
 
     def get(self, container_id):
