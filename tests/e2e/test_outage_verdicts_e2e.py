@@ -237,6 +237,16 @@ def test_the_fault_phase_is_judged_from_the_partition_in_effect_to_its_heal(hung
     assert phase["start_s"] - phase["planned_start_s"] >= PARTITION_AT_S, describe(hung_redis)
 
 
+def test_with_two_faults_the_fault_phase_ends_when_the_last_revert_begins(slow_revert):
+    phase = slow_revert.phase("fault")
+    assert phase["start_s"] == pytest.approx(slow_revert.rel(slow_revert.first("fault_injected", fault_id="f1")),
+                                             abs=1e-3), describe(slow_revert)
+    last_revert = slow_revert.rel(slow_revert.revert_began("f2"))
+    assert last_revert > slow_revert.rel(slow_revert.revert_began("f1")) + 1.0  # f1's revert does not end the phase
+    assert phase["end_s"] == pytest.approx(last_revert, abs=1e-3), describe(slow_revert)
+    assert slow_revert.phase("baseline")["end_s"] == pytest.approx(phase["start_s"], abs=1e-3), "no gap before it"
+
+
 # ---- (b) a heal that produces errors is judged -------------------------------------------------------------------
 
 def failures_during_the_revert(outcome: Outcome, fault_id: str) -> int:
@@ -269,11 +279,18 @@ def test_every_request_of_the_run_belongs_to_a_phase(run, request):
 # ---- (d) an inflated baseline ---------------------------------------------------------------------------------
 
 def test_a_few_slow_outliers_in_the_baseline_do_not_hide_a_fault_that_degrades_at_once(slow_revert):
+    # the case itself, from the raw samples: every slow-uplink request was sent in the baseline and took TRICKLE_S
     baseline = slow_revert.phase("baseline")
-    outliers = next((r for r in baseline["requests"] if r["name"] == OUTLIER_NAME), None)
-    # the case itself: every slow-uplink request landed in the baseline, each over TRICKLE_S
-    assert outliers and outliers["count"] == OUTLIERS and outliers["error_rate"] == 0, describe(slow_revert)
-    assert outliers["latency.p50"] >= TRICKLE_S * 1000, outliers
+    samples = pd.read_parquet(slow_revert.run_dir / "samples.parquet", columns=["t_mono", "latency_ms", "name",
+                                                                               "success"])
+    origin = next(e["mono"] for e in slow_revert.events if e["event"] == "run_started")
+    outliers = samples[samples.name == OUTLIER_NAME]
+    sent_s = outliers.t_mono - origin
+    assert len(outliers) == OUTLIERS and outliers.success.astype(bool).all(), outliers
+    assert (outliers.latency_ms >= TRICKLE_S * 1000).all(), outliers
+    assert ((sent_s >= baseline["start_s"]) & (sent_s < baseline["end_s"])).all(), (sent_s, describe(slow_revert))
+    [row] = [r for r in baseline["requests"] if r["name"] == OUTLIER_NAME]
+    assert row["count"] == OUTLIERS and row["latency.max"] >= TRICKLE_S * 1000, row
     band = slow_revert.summary["baseline_band"]
     assert band["latency_p99_ms"] < TRICKLE_S * 1000 / 4, describe(slow_revert)
     degrade = slow_revert.fault("f1")["time_to_degrade_s"]
