@@ -7,7 +7,15 @@ from pathlib import Path
 import jinja2
 
 from chaos import __version__
-from chaos.analysis import BAND_ADD_MS, BAND_ERROR_ADD, BAND_FACTOR, MIN_WINDOWS, RECOVERY_WINDOWS
+from chaos.analysis import (
+    BAND_ADD_MS,
+    BAND_ERROR_ADD,
+    BAND_FACTOR,
+    DEGRADE_WINDOWS,
+    MIN_WINDOWS,
+    RECOVERY_WINDOWS,
+    STALL_MIN_ANSWERS,
+)
 from chaos.report import charts, view
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -47,7 +55,8 @@ def render_html(summary: dict) -> str:
         band=summary.get("baseline_band"),
         rules={"min_windows": MIN_WINDOWS, "recovery_windows": RECOVERY_WINDOWS,
                "band_factor": BAND_FACTOR, "band_add_ms": BAND_ADD_MS,
-               "band_error_pp": BAND_ERROR_ADD * 100},
+               "band_error_pp": BAND_ERROR_ADD * 100, "degrade_windows": DEGRADE_WINDOWS,
+               "stall_min_answers": STALL_MIN_ANSWERS},
     )
 
 

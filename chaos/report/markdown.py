@@ -44,6 +44,9 @@ def render_markdown(summary: dict) -> str:
             lines.append(f"| {_cell(f['id'])} {_cell(f['kind'])} | {_code(f['target'])} | {_cell(f['window'])} "
                          f"| {_cell(f['degrade'])} | {recovery} |")
         lines.append("")
+    model = summary.get("load_model") or {}
+    if model.get("note"):
+        lines += [f"<sub>{_cell(model['note'])}</sub>", ""]
     for abort in summary["run"].get("aborts") or []:
         lines.append(f"> 🛑 abort at {view.seconds(abort['at_s'], 1)}: {_cell(abort.get('rule') or abort.get('metric'))}")
     env = summary.get("environment") or {}

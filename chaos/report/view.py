@@ -103,6 +103,7 @@ def fault_rows(summary: dict) -> list[dict]:
             "params": params, "window": window,
             "degrade": seconds(fault["time_to_degrade_s"]) if fault["time_to_degrade_s"] is not None
             else ("no degradation seen" if fault["injected"] and not fault["note"] else "–"),
+            "degraded_by": fault.get("degraded_by") or "",
             "recovery": recovery, "recovered": fault["recovery_time_s"] is not None,
             "note": fault.get("note") or "", "reverted": fault["reverted"],
             "revert_reason": fault.get("revert_reason") or "",
@@ -123,10 +124,27 @@ def status_text(status: dict) -> str:
     return " · ".join(f"{labels.get(k, k)} {n:,}" for k, n in status.items() if n) or "–"
 
 
+def _planned(phase: dict) -> str:
+    """The phase's planned edges, when the judged ones moved (faults in effect late, a revert's seconds)."""
+    planned = (phase.get("planned_start_s"), phase.get("planned_end_s"))
+    if None in planned or planned == (phase["start_s"], phase["end_s"]):
+        return ""
+    return f"planned {seconds(planned[0], 1)} → {seconds(planned[1], 1)}"
+
+
+def _waiting(phase: dict) -> str:
+    if not phase.get("waiting"):
+        return ""
+    stalled = f"; no answer at all for {seconds(phase['stalled_s'])}" if phase.get("stalled_s") else ""
+    return f"+ {phase['waiting']:,} waiting{stalled}"
+
+
 def phase_rows(summary: dict) -> list[dict]:
     return [{
         "name": phase["name"],
         "window": f"{seconds(phase['start_s'], 1)} → {seconds(phase['end_s'], 1)}",
+        "planned": _planned(phase),
+        "waiting": _waiting(phase),
         "duration": seconds(phase["duration_s"], 1),
         "requests": f"{phase['metrics']['count']['value']:,.0f}",
         "throughput": _metric(phase, "throughput"),
