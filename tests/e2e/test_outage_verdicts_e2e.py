@@ -43,7 +43,7 @@ steady_state:
 
 # ---- run 2: slow-uplink outliers, a slow edge, a slow-starting dependency killed (cases b and d) ----------------
 
-OUTLIERS, TRICKLE_S, OUTLIER_AFTER_S = 6, 2.0, 3.0
+OUTLIERS, TRICKLE_S, OUTLIER_AFTER_S = 6, 2.0, 4.0
 OUTLIER_NAME = "GET /products/[id] (slow uplink)"
 
 # The shop's load plus a few clients on a slow uplink: each sends one real request whose headers take TRICKLE_S to
@@ -127,7 +127,7 @@ load:
   target: api:8080
   users: {10 + OUTLIERS}
   spawn_rate: {10 + OUTLIERS}
-phases: {{warmup: 1s, baseline: 6s, recovery: 5s}}
+phases: {{warmup: 2s, baseline: 8s, recovery: 5s}}  # baseline windows enough that a few odd ones are not the median
 faults:
   - {{name: slow edge, type: latency, link: "load -> api:8080", latency: 300ms, at: 0s, duration: 3s}}
   - {{name: inventory killed, type: kill, service: inventory, at: 3s, duration: 2s}}
