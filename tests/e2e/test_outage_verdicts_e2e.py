@@ -34,7 +34,8 @@ abort:
 # ---- run 1: redis hangs (cases a and c) ------------------------------------------------------------------------
 
 PARTITION_AT_S, PARTITION_FOR_S = 1.0, 8.0
-HUNG_REDIS = shop_head("e2e-outage-hung-redis", 10, "{warmup: 1s, baseline: 5s, recovery: 3s}", link=False) + f"""\
+HUNG_USERS = 10
+HUNG_REDIS = shop_head("e2e-outage-hung-redis", HUNG_USERS, "{warmup: 1s, baseline: 5s, recovery: 3s}", link=False) + f"""\
 faults:
   - {{name: redis cut off, type: partition, isolate: redis, at: {PARTITION_AT_S:g}s, duration: {PARTITION_FOR_S:g}s}}
 steady_state:
@@ -213,12 +214,28 @@ def describe(outcome: Outcome) -> str:
 
 # ---- (a) an isolated dependency with the closed model ----------------------------------------------------------
 
+def sent_between(outcome: Outcome, start_mono: float, end_mono: float) -> int:
+    samples = pd.read_parquet(outcome.run_dir / "samples.parquet", columns=["t_mono"])
+    return int(((samples.t_mono >= start_mono) & (samples.t_mono < end_mono)).sum())
+
+
 def test_redis_cut_off_under_the_closed_model_deviates_and_says_no_answer_came(hung_redis):
+    # the case itself: in the partition's last 3 s no user sent anything (a user sends every 0.2 s at most while it
+    # is answered), so every one of them was waiting on redis
+    healing = hung_redis.revert_began("f1")["mono"]
+    assert sent_between(hung_redis, healing - 3.0, healing) == 0, describe(hung_redis)
     fault, baseline = hung_redis.check("fault"), hung_redis.check("baseline")
     assert baseline["verdict"] == "held", describe(hung_redis)  # the shop was fine before: the deviation is the fault's
     assert fault["verdict"] == "deviated", describe(hung_redis)
     assert "no answer for" in fault["reason"], fault["reason"]
     assert hung_redis.summary["verdict"] == "deviated" and hung_redis.code == 1, hung_redis.output
+
+
+@pytest.mark.xfail(strict=True, reason="a request still unanswered when the load stops is never recorded, so the "
+                   "stall counts only the users whose request came back before the end (2 to 6 of 10 in runs here)")
+def test_the_stall_counts_every_user_left_waiting(hung_redis):
+    stall = hung_redis.check("fault")["stall"]
+    assert stall and stall["waiting"] == HUNG_USERS, stall
 
 
 # ---- (c) the fault phase follows the fault -------------------------------------------------------------------------
