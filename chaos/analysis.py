@@ -4,11 +4,20 @@ Pure: reads ``plan.json``, ``journal.jsonl`` and ``samples.parquet`` and nothing
 the same run dir and seed always give the same summary.
 
 Phases and time
-    Phase windows come from ``phase_started``/``phase_ended`` journal events (monotonic
-    clock).  A request belongs to the phase in which it *started* (``t_mono``).  A phase
-    that never ended (abort, crash) closes at the next phase start, else at
-    ``load_stopped``/``run_ended``, else at the last sample.  Times in the summary are
-    seconds since ``run_started`` (else since the first phase start).
+    Spans come from ``chaos/spans.py``: the phase events, with the fault phase judged from the
+    first fault in effect to the start of the last revert, contiguous up to the load's stop, so
+    every request is judged.  A request belongs to the span in which it *started* (``t_mono``),
+    except one still unanswered when the fault took effect: it met the fault and is judged in
+    the fault span's first window.  Times in the summary are seconds since ``run_started``.
+
+Waiting and stalls
+    A request outstanding across a whole 1 s window adds a *waiting observation* to that window,
+    its wait so far a lower bound on its latency.  It fails past ``load.timeout``, or when the
+    window is a stall: nothing at all was answered while requests waited, in a run whose baseline
+    answers at least ``STALL_MIN_ANSWERS`` (5) per window.  An answer after the timeout is a
+    failure.  Waiting observations count in every metric but ``count`` and ``throughput`` (how
+    many were sent), so a closed-model outage (users hang, few requests) deviates instead of
+    reading "too few windows".
 
 Block bootstrap
     Requests close in time are correlated (a slow second makes many slow requests), so
@@ -25,7 +34,9 @@ Verdict of one check (hypothesis x phase x bound)
     when the whole interval is on the bad side, ``inconclusive`` when it straddles the
     threshold or there is too little data: fewer than ``MIN_WINDOWS`` (5) windows with
     requests, or, for a quantile q, fewer than ceil(1 / (1 - q)) requests (100 for p99,
-    1000 for p99.9): below that the quantile is simply the maximum.
+    1000 for p99.9): below that the quantile is simply the maximum.  A deviation needs no such
+    count: when even the lower end of the interval of the fraction past the bound exceeds 1 - q,
+    the quantile is past it, however few the requests.
 
     Quantile thresholds are judged through an equivalent proportion, which has a sound
     interval at moderate sample counts where a bootstrap of the p99 itself does not:
@@ -49,15 +60,15 @@ Verdict of one check (hypothesis x phase x bound)
     threshold is possible: set thresholds with margin.
 
 Recovery and degradation, per fault
-    The baseline band is: rolling p99 <= max(1.2 x baseline p99 upper CI, baseline p99
-    upper CI + 20 ms) and error rate <= baseline error-rate upper CI + 1 percentage point.
-    Windows of 1 s are laid from ``fault_injected`` (resp. ``fault_reverted``).
-    *Time to degrade* is the start of the first window outside the band before the
-    revert; *recovery time* is the start of the first of 3 consecutive windows back in
-    the band after the revert (before the next fault starts); ``None`` if that never
-    happens.  When the baseline sees at least 5 requests per second, a window with no
-    request at all counts as outside the band (a stalled closed-loop load sends nothing).
-    Resolution is one window (1 s).
+    The baseline band, per 1 s window: p99 <= max(2 x the median baseline window's p99, that
+    + 50 ms) and error rate <= the median baseline window's + 2 percentage points.  A median of
+    windows, so a few outlier windows cannot widen it.  Windows are laid from ``fault_injected``
+    (resp. the revert's start).  *Time to degrade* is the start of the first of 2 consecutive
+    windows outside the band before the revert (with what left it); *recovery time* is the start
+    of the first of 3 consecutive windows back in the band after the revert began (before the next
+    fault starts); ``None`` if that never happens.  When the baseline sees at least 5 requests per
+    second, a window with no request at all counts as outside the band.  A held run whose fault
+    left the band says so in the fault's note.  Resolution is one window (1 s).
 
 Resilience score (0-100)
     ``score = 100 x sum_h w_h x (held_h + 0.5 x inconclusive_h) / checks_h / sum_h w_h``
@@ -98,7 +109,7 @@ from chaos.metrics import METRICS, QUANTILES, describe, format_range, format_val
 from chaos.rundir import RunDirError
 from chaos.journal import read_journal_lines, unreadable_notes
 from chaos.secrets import ordered, scrub, secret_env_values
-from chaos.spans import WINDOW_S, Segment, assign_segments, judged_segments, planned_segments, run_origin
+from chaos.spans import FAULT_PHASE, WINDOW_S, Segment, assign_segments, judged_segments, planned_segments, run_origin
 from chaos.stats import (
     CONFIDENCE,
     LatencyBins,
@@ -363,8 +374,10 @@ class _Analysis:
         self.grid_start, self.grid_end = _window_grid(self.segments)
         self.waiting_w = np.zeros(len(self.grid_start), dtype=np.int64)
         self.stalled = np.zeros(len(self.grid_start), dtype=bool)
+        self.met_the_fault = 0
         if requests:
             self._add_waiting()
+            self.met_the_fault = self._judge_in_flight_with_the_fault()
         self.segment_of = assign_segments(self.t, self.segments)
         self.window_of = self._windows_within_phase()
         self.bins = LatencyBins(self.lat)
@@ -407,6 +420,22 @@ class _Analysis:
         self.status = np.concatenate([self.status, np.zeros(len(request), dtype=np.int64)])[order]
         self.name_codes = np.concatenate([self.name_codes, self.name_codes[request]])[order]
         self.real = np.concatenate([self.real, np.zeros(len(request), dtype=bool)])[order]
+
+    def _judge_in_flight_with_the_fault(self) -> int:
+        """A request sent just before the fault took effect and still unanswered then met the fault: it is
+        judged in the fault span (in its first window), not in the baseline it would have polluted."""
+        faults = [s for s in self.segments if s.phase == FAULT_PHASE]
+        if len(faults) != 1 or not any(e["event"] == "fault_injected" for e in self.events):
+            return 0
+        fault = faults[0]
+        met = self.real & (self.t < fault.start) & (self.t + self.lat / 1000.0 > fault.start)
+        if not met.any():
+            return 0
+        self.t = np.where(met, fault.start + 1e-6, self.t)
+        order = np.argsort(self.t, kind="stable")
+        for name in ("t", "lat", "ok", "status", "name_codes", "real"):
+            setattr(self, name, getattr(self, name)[order])
+        return int(met.sum())
 
     def _answers_per_window(self, answered_at: np.ndarray) -> np.ndarray:
         window = np.searchsorted(self.grid_start, answered_at, side="right") - 1
@@ -552,7 +581,7 @@ class _Analysis:
             "hypothesis": str(entry.get("name") or metric), "metric": metric, "phase": phase,
             "filter": name_filter, "op": op, "threshold": threshold,
             "observed": None, "ci_low": None, "ci_high": None, "verdict": "inconclusive",
-            "samples": 0, "windows": 0, "evidence": None, "reason": "", "stall": None,
+            "samples": 0, "waiting": 0, "windows": 0, "evidence": None, "reason": "", "stall": None,
         }
         if metric not in METRICS:
             check["reason"] = f"unknown metric {metric!r}"
@@ -566,7 +595,7 @@ class _Analysis:
         if sl is None:
             check["reason"] = f"{describe(metric, name_filter)} in phase {phase}: the phase did not run"
             return check
-        check["samples"], check["windows"] = sl.n, sl.windows_with_data
+        check["samples"], check["waiting"], check["windows"] = sl.requests, sl.n - sl.requests, sl.windows_with_data
         check["observed"] = sl.observed(metric)
         check["ci_low"], check["ci_high"] = sl.interval(metric)
         check["verdict"], check["evidence"], shortfall = _judge(sl, metric, op, threshold)
@@ -808,15 +837,16 @@ def _judge(sl: _Slice, metric: str, op: str, threshold: float):
     if registered.quantile is not None:
         q = registered.quantile
         tail = q if op == ">=" else 1 - q
-        if sl.n < registered.needs_requests:
-            return "inconclusive", None, (f"only {sl.n} requests, {registered.short} needs at least "
-                                          f"{registered.needs_requests}")
         beyond = sl.lat < threshold if op == ">=" else sl.lat > threshold
         lo, hi = proportion_ci(sl.weights, sl.count_where(beyond), sl.n_w)
         evidence = {"kind": "faster_than_threshold" if op == ">=" else "slower_than_threshold",
                     "fraction": float(beyond.mean()), "ci_low": lo, "ci_high": hi, "allowed": tail}
-        verdict = "held" if hi <= tail else "deviated" if lo > tail else "inconclusive"
-        return verdict, evidence, None
+        if lo > tail:  # too many past the bound is proven with few requests too (a stall sends few)
+            return "deviated", evidence, None
+        if sl.n < registered.needs_requests:
+            return "inconclusive", None, (f"only {sl.n} requests, {registered.short} needs at least "
+                                          f"{registered.needs_requests}")
+        return ("held" if hi <= tail else "inconclusive"), evidence, None
     lo, hi = sl.interval(metric)
     if lo is None:
         return "inconclusive", None, "no interval could be computed"
@@ -961,6 +991,7 @@ def analyse(run: Run, seed: int | None = None) -> dict:
             "outcome": outcome, "error": error, "duration_s": a.end - a.origin,
             "requests": int(a.real.sum()), "aborts": aborts, "warnings": a.warnings,
             "waiting_observations": int((~a.real).sum()), "answered_after_timeout": a.too_late,
+            "in_flight_when_the_fault_began": a.met_the_fault,
             "timeout_s": a.timeout_ms / 1000.0 if a.timeout_ms is not None else None,
         },
         "load_model": load_model(run.plan),

@@ -59,7 +59,7 @@ def check_rows(summary: dict) -> list[dict]:
             "observed": format_value(metric, check["observed"]),
             "ci": format_range(metric, check["ci_low"], check["ci_high"]) if has_ci else "",
             "threshold": f"{OP_SIGN.get(check['op'], check['op'])} {format_value(metric, check['threshold'])}",
-            "samples": f"{check['samples']:,}",
+            "samples": f"{check['samples']:,}" + (f" + {check['waiting']:,} waiting" if check.get("waiting") else ""),
             "reason": check["reason"],
             "gauge": _gauge(check),
         })
@@ -127,7 +127,7 @@ def status_text(status: dict) -> str:
 def _planned(phase: dict) -> str:
     """The phase's planned edges, when the judged ones moved (faults in effect late, a revert's seconds)."""
     planned = (phase.get("planned_start_s"), phase.get("planned_end_s"))
-    if None in planned or planned == (phase["start_s"], phase["end_s"]):
+    if None in planned or [round(v, 1) for v in planned] == [round(phase["start_s"], 1), round(phase["end_s"], 1)]:
         return ""
     return f"planned {seconds(planned[0], 1)} → {seconds(planned[1], 1)}"
 

@@ -101,7 +101,11 @@ def test_phase_metrics_match_the_samples(tmp_path):
     summary = analyse(run)
     frame = run.samples
     fault = next(p for p in summary["phases"] if p["name"] == "fault")
-    inside = frame[(frame.t_mono >= MONO0 + fault["start_s"]) & (frame.t_mono < MONO0 + fault["end_s"])]
+    start, end = MONO0 + fault["start_s"], MONO0 + fault["end_s"]
+    answered = frame.t_mono + frame.latency_ms / 1000
+    # sent in the fault span, or sent before it and still in flight when the fault took effect
+    inside = frame[((frame.t_mono >= start) & (frame.t_mono < end)) | ((frame.t_mono < start) & (answered > start))]
+    assert summary["run"]["in_flight_when_the_fault_began"] == int(((frame.t_mono < start) & (answered > start)).sum())
     metrics = fault["metrics"]
     assert metrics["count"]["value"] == len(inside)
     assert metrics["error_rate"]["value"] == pytest.approx(1 - inside.success.mean(), rel=1e-5)

@@ -70,7 +70,9 @@ def test_a_closed_model_outage_deviates_with_the_wait_in_words(tmp_path):
     assert fault["reason"].endswith("no answer for 7 s, 10 of 10 users waiting")
     assert summary["verdict"] == "deviated" and "no answer for 7 s" in summary["reason"]
     phase = next(p for p in summary["phases"] if p["name"] == "fault")
-    assert phase["count"] == USERS and phase["waiting"] == 7 * USERS and phase["stalled_s"] == 7
+    # the hung users, and the baseline requests still in flight when the partition took effect
+    assert phase["count"] == USERS + summary["run"]["in_flight_when_the_fault_began"]
+    assert phase["waiting"] == 7 * USERS and phase["stalled_s"] == 7
     assert summary["run"]["requests"] == len(samples)  # waiting observations are not requests
     assert check(summary, "baseline")["verdict"] == "held"
 
@@ -115,7 +117,7 @@ def test_an_answer_after_the_timeout_is_a_failure(tmp_path):
     fault = next(p for p in summary["phases"] if p["name"] == "fault")
     # the late request, and its 4 windows of waiting (1, 2, 3 and 4 s) of which the last is past the timeout
     assert fault["waiting"] == 4
-    assert fault["metrics"]["error_rate"]["value"] == pytest.approx(2 / (len(closed_users(10, 18)) + 1 + 4))
+    assert fault["metrics"]["error_rate"]["value"] == pytest.approx(2 / (fault["count"] + 4))
 
 
 # ---------------------------------------------------------------- every request judged
@@ -197,3 +199,15 @@ def test_abort_rules_never_judge_warmup_requests(tmp_path):
     rule = {"metric": "error_rate", "max": 0.1, "for": 2.0}
     assert broken_abort_rule([rule], tail, now)["observed"] == pytest.approx(0.5)
     assert broken_abort_rule([rule], tail, now, sent_since=999.0) is None
+
+
+def test_a_request_in_flight_when_the_fault_took_effect_is_judged_with_the_fault(tmp_path):
+    """Sent 0.3 s before the partition was in effect, answered after the heal: it met the fault, and the
+    baseline it was sent in must not carry its 8 s."""
+    samples = closed_users(0, 9.5) + [{"t": 9.7, "latency_ms": 8000.0}] + closed_users(10.5, 26)
+    summary = summary_of(tmp_path, plan(hypothesis("fast", "latency.max", max=1000, phases=["baseline"])),
+                         timeline(), samples)
+    assert summary["run"]["in_flight_when_the_fault_began"] == 1
+    assert check(summary, "baseline", "latency.max")["verdict"] == "held"
+    fault = next(p for p in summary["phases"] if p["name"] == "fault")
+    assert fault["metrics"]["latency.max"]["value"] == 8000.0
