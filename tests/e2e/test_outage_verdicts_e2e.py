@@ -35,7 +35,8 @@ abort:
 
 PARTITION_AT_S, PARTITION_FOR_S = 1.0, 8.0
 HUNG_USERS = 10
-HUNG_REDIS = shop_head("e2e-outage-hung-redis", HUNG_USERS, "{warmup: 1s, baseline: 5s, recovery: 3s}", link=False) + f"""\
+HUNG_REDIS = shop_head("e2e-outage-hung-redis", HUNG_USERS, "{warmup: 1s, baseline: 5s, recovery: 3s}",
+                       link=False) + f"""\
 faults:
   - {{name: redis cut off, type: partition, isolate: redis, at: {PARTITION_AT_S:g}s, duration: {PARTITION_FOR_S:g}s}}
 steady_state:
