@@ -134,7 +134,8 @@ faults:
   - {{name: slow edge, type: latency, link: "load -> api:8080", latency: 300ms, at: 0s, duration: 3s}}
   - {{name: inventory killed, type: kill, service: inventory, at: 3s, duration: 2s}}
 steady_state:
-  - {{name: requests succeed, metric: error_rate, max: 5%, phases: [baseline, recovery]}}
+  - {{name: requests succeed, metric: error_rate, max: 5%, phases: [baseline]}}
+  - {{name: back to normal, metric: error_rate, max: 1%, phases: [recovery]}}  # margin: the CI's low end fell to 6 % in one run
 """ + NO_ABORT
 
 
