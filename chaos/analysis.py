@@ -684,7 +684,7 @@ class _Analysis:
                     entry[key] = event.get(key) or entry[key]
                 entry["params"] = event.get("params") or entry["params"]
             elif kind == "fault_injected" and entry["injected"] is None:
-                entry["injected"] = float(event["mono"])
+                entry["injected"] = float(event.get("in_effect_mono", event["mono"]))
             elif kind == "fault_reverting":
                 entry["reverting"] = float(event["mono"])
             elif kind == "fault_reverted":

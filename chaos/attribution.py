@@ -22,7 +22,7 @@ def fault_windows(events: list[dict]) -> list[tuple[str, float, float]]:
     windows = []
     for event in events:
         if event["event"] == "fault_injected":
-            opened.setdefault(event["fault_id"], event["mono"])
+            opened.setdefault(event["fault_id"], event.get("in_effect_mono", event["mono"]))
         elif event["event"] == "fault_reverted" and event["fault_id"] in opened:
             windows.append((event["fault_id"], opened.pop(event["fault_id"]), event["mono"]))
     end = max((e["mono"] for e in events), default=0.0)

@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from chaos import attribution
-from chaos.load_protocol import ARRIVALS_USER, COLUMNS, SCENARIO_USER
+from chaos.load_protocol import ARRIVALS_USER, COLUMNS, DEFAULT_TIMEOUT, SCENARIO_USER, TIMEOUT_ENV
 from chaos.rundir import SAMPLES_CSV, written_atomically
 
 HERE = Path(__file__).parent
@@ -62,7 +62,7 @@ def locust_invocation(load: dict, host: str, run_time: float, stats_file: Path, 
     files.append(Path(load["locustfile"]) if load.get("locustfile") else SCENARIO)
     user_classes = list(load.get("user_classes") or []) or ([SCENARIO_USER] if not load.get("locustfile") else [])
     workers = int(load.get("workers") or 0)
-    env = {"PYTHONUNBUFFERED": "1"}
+    env = {"PYTHONUNBUFFERED": "1", TIMEOUT_ENV: str(float(load.get("timeout") or DEFAULT_TIMEOUT))}
     if load.get("scenario"):
         env["CHAOS_SCENARIO"] = json.dumps(load["scenario"])
     if load["model"] == "open":

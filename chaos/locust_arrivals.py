@@ -9,37 +9,45 @@ in-flight limit are recorded as failures instead of silently skipped.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
+import traceback
 
 import gevent
-from locust import User, constant, events, task
+import gevent.event
+from gevent import GreenletExit
+from locust import FastHttpUser, HttpUser, User, constant, events, task
+from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 
-from chaos.load_protocol import ARRIVALS_USER, INTENDED
+from chaos.load_protocol import ARRIVALS_USER, DEFAULT_TIMEOUT, INTENDED, RECORDED, TIMEOUT_ENV, NoAnswer
+
+logger = logging.getLogger(__name__)
 
 
 class Overloaded(Exception):
     """An arrival not sent because the in-flight limit was reached: a failure, not a silence."""
 
 
-class Unfinished(Exception):
-    """A request still waiting for its answer when the load stopped: its wait so far is its latency."""
-
-
 # (class name, intended send time, greenlet) of every arrival whose task has not returned yet.
 _in_flight: dict[int, tuple[str, float, gevent.Greenlet]] = {}
+_stopping = gevent.event.Event()
+
+
+@events.test_start.add_listener
+def _starting(**_kwargs):
+    _stopping.clear()
 
 
 @events.test_stopping.add_listener
-def _record_unfinished(environment, **_kwargs):
-    unfinished = list(_in_flight.values())
-    _in_flight.clear()
-    for name, intended, greenlet in unfinished:
-        greenlet.kill(block=False)  # so it cannot also be recorded as answered a moment later
-        environment.events.request.fire(request_type="UNFINISHED", name=name, response_time=0, response_length=0,
-                                        response=None, exception=Unfinished("no answer before the load stopped"),
-                                        context={INTENDED: intended})
+def _finish_in_flight(environment, **_kwargs):
+    """No new arrivals; those in flight get the grace closed users get (Locust's stop timeout), then are cut:
+    the recorder records a request so cut (NoAnswer), ``_one_task`` an arrival cut outside a request."""
+    _stopping.set()
+    greenlets = [greenlet for _, _, greenlet in _in_flight.values()]
+    gevent.joinall(greenlets, timeout=environment.stop_timeout or 0)
+    gevent.killall([g for g in greenlets if not g.dead], block=True, timeout=2.0)
 
 
 class ChaosArrivals(User):  # name: load_protocol.ARRIVALS_USER
@@ -61,6 +69,8 @@ class ChaosArrivals(User):  # name: load_protocol.ARRIVALS_USER
             delay = next_arrival - time.monotonic()
             if delay > 0:
                 gevent.sleep(delay)
+            if _stopping.is_set():
+                raise StopUser()
             intended, next_arrival = next_arrival, next_arrival + interval
             cls = chooser.choices(classes, weights=[getattr(c, "weight", 1) for c in classes])[0]
             if in_flight[0] >= config["max_in_flight"]:
@@ -76,22 +86,42 @@ class ChaosArrivals(User):  # name: load_protocol.ARRIVALS_USER
 def _new_user(cls, environment, host):
     if not getattr(cls, "host", None):
         cls.host = host or environment.host  # Locust sets it only on the classes it spawns itself
+    timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    if issubclass(cls, FastHttpUser) and not _sets_own(cls, FastHttpUser, ("network_timeout", "connection_timeout")):
+        cls.network_timeout = cls.connection_timeout = timeout  # read when the instance builds its client
     user = cls(environment)
+    if isinstance(user, HttpUser):
+        user.client.chaos_timeout = timeout  # requests has no session timeout: the recorder passes it per request
     user._chaos_context = {}
     user.context = lambda: user._chaos_context  # Locust merges this into every request's context
     return user
+
+
+def _sets_own(cls, base, names) -> bool:
+    """Whether ``cls`` (or a class between it and ``base``) chose one of ``names`` itself."""
+    return any(name in klass.__dict__ for klass in cls.__mro__[:cls.__mro__.index(base)] for name in names)
 
 
 def _one_task(user, intended: float, pool: list, in_flight: list, chooser: random.Random) -> None:
     user._chaos_context = {INTENDED: intended}
     key = id(user)
     _in_flight[key] = (type(user).__name__, intended, gevent.getcurrent())
+    started = time.monotonic()
     try:
         tasks = user.tasks
         if tasks:
             chooser.choice(tasks)(user)
-    except Exception:  # noqa: BLE001 - the request event already recorded the failure
-        pass
+    except GreenletExit as stopped:
+        if not getattr(stopped, RECORDED, False):  # cut outside a request the recorder watches
+            user.environment.events.request.fire(
+                request_type="UNFINISHED", name=type(user).__name__, response_time=(time.monotonic() - started) * 1000,
+                response_length=0, response=None, exception=NoAnswer(), context={INTENDED: intended})
+        raise
+    except (StopUser, RescheduleTask, InterruptTaskSet):
+        pass  # Locust's own ways out of a task: this arrival is simply over
+    except Exception as error:  # noqa: BLE001 - a failed request is already recorded; a bug in a task is told
+        user.environment.events.user_error.fire(user_instance=user, exception=error, tb=error.__traceback__)
+        logger.error("%s\n%s", error, traceback.format_exc())
     finally:
         _in_flight.pop(key, None)
         user._chaos_context = {}

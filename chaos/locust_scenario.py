@@ -1,5 +1,6 @@
 """A load scenario written in YAML, loaded INSIDE Locust: ``ScenarioUser`` sends the weighted
-requests of ``CHAOS_SCENARIO`` (JSON) and counts a status as success only if it is expected."""
+requests of ``CHAOS_SCENARIO`` (JSON) and counts a status as success only if it is expected. A
+request unanswered after ``load.timeout`` is cut there and fails."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import random
 
 from locust import FastHttpUser, constant, task
 
+from chaos.load_protocol import DEFAULT_TIMEOUT, TIMEOUT_ENV
+
 
 def _requests() -> list[dict]:
     return json.loads(os.environ.get("CHAOS_SCENARIO", "[]"))
 
 
+def _timeout() -> float:
+    return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+
+
 class ScenarioUser(FastHttpUser):
     wait_time = constant(0)
+    network_timeout = connection_timeout = _timeout()
 
-    def on_start(self):
-        requests = _requests()
-        self._weighted = [r for r in requests for _ in range(r["weight"])]
+    # Built once, not in on_start: the open model runs tasks of pooled instances whose on_start never ran.
+    _weighted = [request for request in _requests() for _ in range(request["weight"])]
 
     @task
     def send(self):

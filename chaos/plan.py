@@ -154,6 +154,7 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
             "rate": exp.load.rate,
             "max_in_flight": exp.load.max_in_flight,
             "workers": exp.load.workers,
+            "timeout": exp.load.timeout,  # seconds
             "target": exp.load.target,
         },
         phases=phases,

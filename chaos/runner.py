@@ -303,7 +303,9 @@ class Runner:
             self.on_progress(f"rehearsed {plan.name} (not injected)")
             return
         fault.inject()
-        self.journal.append("fault_injected", fault_id=plan.id)
+        in_effect = getattr(fault, "in_effect_at", None)
+        self.journal.append("fault_injected", fault_id=plan.id,
+                            **({"in_effect_mono": in_effect} if in_effect is not None else {}))
         self.on_progress(f"injected {plan.name}")
 
     def _update(self, fault_id: str, change: dict) -> None:

@@ -3,8 +3,9 @@ as written. Pure: reads the compose file, returns text; the CLI writes it.
 
 What it guesses, and says so in comments: a link per ``depends_on`` edge (the port from the
 dependency's published ports, or from its image name for well-known servers), the edge link to
-the entry service (one that publishes a port and that no other service depends on), a latency
-fault on the first link, two hypotheses (fast and correct) and the default abort rules.
+the entry service (one that publishes a port and that no other service depends on), open-model
+load (a steady rate, so a stall shows), a latency fault on the first link, two hypotheses (fast
+and correct) and the default abort rules.
 """
 
 from __future__ import annotations
@@ -202,7 +203,12 @@ def _render(*, name, compose, profiles, locustfile, services, links, entry, entr
                 "      expect: [200]"]
     note = "   # port guessed: set the port the load should drive" if entry_guessed else ""
     out += [f"  target: {_scalar(f'{entry}:{entry_port}')}{note}",
-            "  users: 10",
+            "  # open: a steady rate whatever happens; closed (model: closed, users: N) sends less when the system "
+            "slows, hiding stalls",
+            "  model: open",
+            "  rate: 20                        # requests per second: about what the service sees in production",
+            "  max_in_flight: 400              # arrivals beyond this many unanswered are failures, never skipped",
+            "  timeout: 10s                    # a request unanswered this long counts as failed",
             "",
             "phases: {warmup: 5s, baseline: 20s, recovery: 20s}",
             "",

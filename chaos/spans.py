@@ -4,7 +4,8 @@ A request belongs to the span in which it *started* (``t_mono``: its send time, 
 send time in the open model). Spans come from ``phase_started``/``phase_ended`` events on the
 monotonic clock, then follow what really happened:
 
-- The fault phase is judged from the moment the first fault is in effect (``fault_injected``) to
+- The fault phase is judged from the moment the first fault is in effect (``fault_injected``, or its
+  ``in_effect_mono`` where the adapter knows the fault acted before its call returned) to
   the moment the last revert begins (``fault_reverting``; ``fault_reverted`` in runs written before
   that event existed). Until a fault is in effect the system is still in its baseline; from the
   start of a revert on, it is recovering, and the revert's own seconds (a partition healing, a
@@ -97,7 +98,7 @@ def assign_segments(t_mono: np.ndarray, segments: list[Segment]) -> np.ndarray:
 
 def fault_edges(events: list[dict]) -> tuple[float | None, float | None]:
     """(first fault in effect, last revert begun), monotonic seconds; None where the journal has none."""
-    injected = [float(e["mono"]) for e in events if e["event"] == "fault_injected"]
+    injected = [float(e.get("in_effect_mono", e["mono"])) for e in events if e["event"] == "fault_injected"]
     reverting = {e.get("fault_id"): float(e["mono"]) for e in events if e["event"] == "fault_reverting"}
     for event in events:
         if event["event"] == "fault_reverted":

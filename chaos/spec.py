@@ -191,6 +191,8 @@ class Load(Strict):
     rate: float | None = Field(None, gt=0, le=1_000_000, description="open model: requests per second")
     max_in_flight: int = Field(1000, ge=1, le=100_000, description="open model: arrivals beyond this are failures")
     workers: int = Field(0, ge=0, le=64, description="local Locust worker processes (0: one local process)")
+    timeout: Duration = Field(10.0, gt=0, description="a request unanswered this long counts as failed (no answer); "
+                              "scenario requests are also cut there")
 
     @field_validator("target")
     @classmethod

@@ -3,7 +3,9 @@ the fault ledger before ``inject()`` is called.
 
 Optional, per family: ``prepare() -> dict`` decides what the fault hits and reads what its revert must
 restore, and returns the ledger's params; ``update(change)`` applies a timeline update (a ramp step);
-``revert()`` may return a dict of facts for the journal. Each module has ``build(plan, system)`` and
+``revert()`` may return a dict of facts for the journal; an adapter whose fault acts before ``inject()``
+returns (a signal) sets ``in_effect_at`` (monotonic seconds), which the runner journals with
+``fault_injected``. Each module has ``build(plan, system)`` and
 ``from_ledger(plan, client, run_id)``, the latter rebuilding an adapter that can revert from a ledger
 entry alone (`chaos clean` after the harness was killed).
 """

@@ -71,6 +71,9 @@ class ContainerFault:
     def inject(self) -> None:
         self.prepare()
         kind, params = self.plan.kind, self.plan.params
+        # a signal acts the moment the engine sends it, well before its call returns: the fault is in effect
+        # from here (the runner journals it, so the fault phase is judged from when the system was hit)
+        self.in_effect_at = time.monotonic()
         if kind == "pause":
             self._pause_all()
             return

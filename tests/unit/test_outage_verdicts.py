@@ -211,3 +211,18 @@ def test_a_request_in_flight_when_the_fault_took_effect_is_judged_with_the_fault
     assert check(summary, "baseline", "latency.max")["verdict"] == "held"
     fault = next(p for p in summary["phases"] if p["name"] == "fault")
     assert fault["metrics"]["latency.max"]["value"] == 8000.0
+
+
+def test_a_fault_that_acted_before_its_call_returned_is_judged_from_then(tmp_path):
+    """A kill: the signal hit at 10.1 s, the engine's call returned at 10.4 s; the errors in between are the
+    fault's, not the baseline's."""
+    events = [(t, e, ({**f, "in_effect_mono": MONO0 + 10.1} if e == "fault_injected" else f))
+              for t, e, f in timeline(injected=10.4)]
+    errors = closed_users(10.1, 10.4, success=False, status=503)
+    samples = closed_users(0, 10.1) + errors + closed_users(10.4, 26)
+    summary = summary_of(tmp_path, plan(hypothesis("errors", "error_rate", max=0.01, phases=["baseline"])),
+                         events, samples)
+    baseline = next(p for p in summary["phases"] if p["name"] == "baseline")
+    assert baseline["end_s"] == pytest.approx(11.1)
+    assert baseline["metrics"]["error_rate"]["value"] == 0
+    assert next(f for f in summary["faults"] if f["id"] == "f1.1")["injected_s"] == pytest.approx(11.1)

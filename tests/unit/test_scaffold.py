@@ -44,6 +44,14 @@ def test_init_for_the_shop_writes_links_edge_fault_hypotheses_and_abort_rules(tm
     assert load_experiment(output, {}).experiment.load.locustfile.endswith("targets/shop/locustfile.py")
 
 
+def test_init_suggests_the_open_model_and_says_what_the_closed_one_hides(tmp_path):
+    _, output = init(tmp_path, SHOP)
+    load = load_experiment(output, {}).experiment.load
+    assert (load.model, load.rate, load.max_in_flight, load.timeout) == ("open", 20.0, 400, 10.0)
+    comment = next(line for line in output.read_text().splitlines() if "model: closed" in line)
+    assert comment.lstrip().startswith("#") and "hiding stalls" in comment
+
+
 def test_init_refuses_to_overwrite_and_prints_to_stdout_on_dash(tmp_path):
     (tmp_path / "experiment.yaml").write_text("keep me\n")
     result, output = init(tmp_path, SHOP)

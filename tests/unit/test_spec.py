@@ -197,3 +197,17 @@ def test_run_ids_started_in_the_same_second_carry_32_random_bits():
     assert len(set(ids)) == len(ids)
     assert {i.split("-")[0] for i in ids} == {"20231114T221320"}
     assert all(len(i.split("-")[1]) == 8 for i in ids), "16 random bits met again within a few hundred runs"
+
+
+def test_load_timeout_defaults_to_10s_and_reaches_the_plan_in_seconds(tmp_path):
+    plan = make_plan(load_experiment(write(tmp_path, VALID), {}), run_id="r1", seed=1)
+    assert plan.to_json()["load"]["timeout"] == 10.0
+    text = VALID.replace("  users: 5\n", "  users: 5\n  timeout: 2500ms\n")
+    plan = make_plan(load_experiment(write(tmp_path, text), {}), run_id="r1", seed=1)
+    assert plan.to_json()["load"]["timeout"] == 2.5
+
+
+@pytest.mark.parametrize("value, message", [("0s", "more than 0"), ("soon", "not a duration")])
+def test_a_load_timeout_that_cannot_cut_a_request_is_refused_at_its_line(tmp_path, value, message):
+    [problem] = problems_of(tmp_path, VALID.replace("  users: 5\n", f"  users: 5\n  timeout: {value}\n"))
+    assert ":17:" in problem and "load.timeout" in problem and message in problem, problem

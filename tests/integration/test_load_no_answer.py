@@ -1,0 +1,179 @@
+"""A request still waiting when the load stops is a row, not a silence: real Locust (closed scenario users, the
+open model, a worker) against a local HTTP server that answers its first requests and then never again. No
+Docker: the server runs in this test on 127.0.0.1 and is released and closed at the end."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from chaos.load import SAMPLES_CSV, LoadProcess, samples_table
+from chaos.load_protocol import NO_ANSWER
+
+ANSWERED = 20  # the server answers this many requests, then holds every later one without an answer
+
+
+class StallingServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), StallingHandler)
+        self.lock = threading.Lock()
+        self.answered = 0
+        self.held = 0
+        self.first_held_at: float | None = None
+        self.release = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class StallingHandler(BaseHTTPRequestHandler):
+    server: StallingServer
+
+    def do_GET(self):
+        with self.server.lock:
+            answer = self.server.answered < ANSWERED
+            if answer:
+                self.server.answered += 1
+            else:
+                self.server.held += 1
+                self.server.first_held_at = self.server.first_held_at or time.monotonic()
+        if not answer:
+            self.server.release.wait(60)  # bounded even if the test never releases it
+            return  # then close without a word
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stalling_server():
+    server = StallingServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def load_spec(**changes) -> dict:
+    scenario = [{"method": "GET", "path": "/items?page=1", "name": "GET /items", "weight": 1, "headers": {},
+                 "json": None, "expect": [200]}]
+    return {"locustfile": None, "user_classes": [], "users": 4, "spawn_rate": 100, "model": "closed", "rate": None,
+            "max_in_flight": 1000, "workers": 0, "scenario": scenario, "timeout": 30.0, **changes}
+
+
+def run_until_held(server: StallingServer, tmp_path, load: dict, held: int, stalled_for: float):
+    """Runs the load until the server holds ``held`` requests for ``stalled_for`` seconds, then stops it as the
+    runner does (SIGTERM). Returns (samples, monotonic time of the stop, Locust's own request count)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    process = LoadProcess(load, server.url, 60, run_dir, seed=1)
+    process.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (server.held >= held and time.monotonic() - server.first_held_at >= stalled_for):
+            assert process.running(), (run_dir / "logs" / "locust.log").read_text()
+            assert time.monotonic() < deadline, f"the server held {server.held} request(s), expected {held}"
+            time.sleep(0.05)
+        stopped_at = time.monotonic()
+    finally:
+        process.stop()
+    stats = json.loads((run_dir / "logs" / "locust-stats.json").read_text())
+    samples = samples_table(run_dir / SAMPLES_CSV).to_pandas()
+    return samples, stopped_at, sum(entry["num_requests"] for entry in stats)
+
+
+def no_answer_rows(samples: pd.DataFrame) -> pd.DataFrame:
+    return samples[samples["error"].fillna("").str.startswith("NoAnswer")]
+
+
+def test_closed_users_stuck_at_the_end_leave_one_no_answer_row_each(stalling_server, tmp_path):
+    samples, stopped_at, locust_requests = run_until_held(stalling_server, tmp_path, load_spec(), held=4,
+                                                          stalled_for=3.0)
+    waiting = no_answer_rows(samples)
+    assert len(waiting) == 4, samples.tail(8)  # each of the 4 users waited for one answer that never came
+    assert (waiting["error"] == NO_ANSWER).all()
+    assert (waiting["status"] == 0).all() and not waiting["success"].any()
+    assert set(waiting["name"]) == {"GET /items"} and set(waiting["method"]) == {"GET"}
+    # Each waited from its send until Locust cut it: at least the stall seen before the stop, and the stop's grace
+    # (Locust's stop timeout, 2 s) at most a few seconds more.
+    held_for_ms = (stopped_at - stalling_server.first_held_at) * 1000
+    assert (waiting["latency_ms"] >= held_for_ms - 100).all(), waiting
+    assert (waiting["latency_ms"] <= held_for_ms + 8000).all(), waiting
+    assert (waiting["t_mono"] + waiting["latency_ms"] / 1000 >= stopped_at).all()  # cut after the stop, not before
+    answered = samples[samples["success"]]
+    assert len(answered) == ANSWERED and len(samples) == ANSWERED + 4
+    assert locust_requests == len(samples)  # fired through Locust's request event: its counts agree with ours
+
+
+def test_open_model_arrivals_still_waiting_at_the_end_are_rows_timed_from_their_intended_send(stalling_server,
+                                                                                             tmp_path):
+    load = load_spec(model="open", rate=20.0)
+    samples, stopped_at, locust_requests = run_until_held(stalling_server, tmp_path, load, held=20, stalled_for=2.0)
+    waiting = no_answer_rows(samples)
+    answered = samples[samples["success"]]
+    assert len(answered) == ANSWERED
+    assert len(waiting) == len(samples) - ANSWERED  # every other arrival was still waiting: none is lost
+    assert len(waiting) >= stalling_server.held >= 20
+    assert set(waiting["name"]) == {"GET /items"} and set(waiting["method"]) == {"GET"}
+    assert (waiting["error"] == NO_ANSWER).all() and (waiting["status"] == 0).all()
+    # Latency from the intended send to the cut: the oldest waited the whole stall, the newest a moment; each
+    # row's end lies in the stop's grace (the in-flight grace, 2 s, then the cut).
+    ends = waiting["t_mono"] + waiting["latency_ms"] / 1000
+    assert (ends >= stopped_at).all() and (ends <= stopped_at + 8).all(), waiting
+    assert waiting["latency_ms"].max() >= (stopped_at - stalling_server.first_held_at) * 1000
+    assert waiting["latency_ms"].min() < waiting["latency_ms"].max() - 1500  # later arrivals waited less
+    assert locust_requests == len(samples)
+
+
+def test_a_workers_requests_still_waiting_reach_the_master(stalling_server, tmp_path):
+    samples, _, locust_requests = run_until_held(stalling_server, tmp_path, load_spec(workers=1, users=3), held=3,
+                                                 stalled_for=2.0)
+    waiting = no_answer_rows(samples)
+    assert len(waiting) == 3, samples.tail(6)
+    assert len(samples[samples["success"]]) == ANSWERED
+    assert (waiting["latency_ms"] >= 2000 - 100).all()
+    assert locust_requests == len(samples)
+
+
+PLAIN_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class PlainUser(FastHttpUser):  # no timeout of its own: Locust's default is 60 s
+    wait_time = constant(0.05)
+
+    @task
+    def index(self):
+        self.client.get("/items", name="GET /items")
+"""
+
+
+@pytest.mark.parametrize("model", ["closed scenario", "open locustfile", "open requests locustfile"])
+def test_load_timeout_cuts_requests_in_the_client(stalling_server, tmp_path, model):
+    load = load_spec(timeout=1.0)
+    if model.startswith("open"):
+        text = PLAIN_LOCUSTFILE if model == "open locustfile" else PLAIN_LOCUSTFILE.replace("FastHttpUser", "HttpUser")
+        (tmp_path / "plain.py").write_text(text)
+        load.update(model="open", rate=10.0, scenario=None, locustfile=str(tmp_path / "plain.py"))
+    samples, _, _ = run_until_held(stalling_server, tmp_path, load, held=8, stalled_for=2.5)
+    failed = samples[~samples["success"]]
+    cut = failed[~failed["error"].fillna("").str.startswith("NoAnswer")]
+    assert len(cut) >= 4, failed  # held requests cut by the client after load.timeout, long before the stop
+    assert cut["service_ms"].between(900, 3000).all(), cut
