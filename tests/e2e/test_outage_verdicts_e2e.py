@@ -45,6 +45,7 @@ steady_state:
 
 # ---- run 2: slow-uplink outliers, a slow edge, a slow-starting dependency killed (cases b and d) ----------------
 
+SHOP_USERS = 6  # few: on a busy 2-core host the load's own CPU widens the baseline's window p99s
 OUTLIERS, TRICKLE_S, OUTLIER_AFTER_S = 6, 2.0, 4.0
 OUTLIER_NAME = "GET /products/[id] (slow uplink)"
 
@@ -127,8 +128,8 @@ load:
   locustfile: @LOCUSTFILE@
   user_classes: [ShopUser, SlowUplinkClient]
   target: api:8080
-  users: {10 + OUTLIERS}
-  spawn_rate: {10 + OUTLIERS}
+  users: {SHOP_USERS + OUTLIERS}
+  spawn_rate: {SHOP_USERS + OUTLIERS}
 phases: {{warmup: 2s, baseline: 8s, recovery: 5s}}  # baseline windows enough that a few odd ones are not the median
 faults:
   - {{name: slow edge, type: latency, link: "load -> api:8080", latency: 300ms, at: 0s, duration: 3s}}
@@ -165,6 +166,12 @@ class Outcome:
 
     def fault(self, fault_id: str) -> dict:
         return next(f for f in self.summary["faults"] if f["id"] == fault_id)
+
+    def in_effect_s(self, fault_id: str) -> float:
+        """When the fault took effect: `in_effect_mono` where the adapter knows it acted before its call returned
+        (container faults), else the `fault_injected` event's own time."""
+        injected = self.first("fault_injected", fault_id=fault_id)
+        return self.rel({"mono": injected.get("in_effect_mono", injected["mono"])})
 
     def revert_began(self, fault_id: str) -> dict:
         """When the revert began: the `fault_reverting` event, or (a journal without it) `fault_reverted`."""
@@ -230,27 +237,21 @@ def test_redis_cut_off_under_the_closed_model_deviates_and_says_no_answer_came(h
     assert baseline["verdict"] == "held", describe(hung_redis)  # the shop was fine before: the deviation is the fault's
     assert fault["verdict"] == "deviated", describe(hung_redis)
     assert "no answer for" in fault["reason"], fault["reason"]
+    # every user, those still waiting when the load stopped too (their requests are recorded without an answer)
+    assert f"{HUNG_USERS} of {HUNG_USERS} users waiting" in fault["reason"], fault["reason"]
     assert hung_redis.summary["verdict"] == "deviated" and hung_redis.code == 1, hung_redis.output
-
-
-@pytest.mark.xfail(strict=True, reason="a request still unanswered when the load stops is never recorded, so the "
-                   "stall counts only the users whose request came back before the end (2 to 6 of 10 in runs here)")
-def test_the_stall_counts_every_user_left_waiting(hung_redis):
-    stall = hung_redis.check("fault")["stall"]
-    assert stall and stall["waiting"] == HUNG_USERS, stall
 
 
 # ---- (c) the fault phase follows the fault -------------------------------------------------------------------------
 
 def test_the_fault_phase_is_judged_from_the_partition_in_effect_to_its_heal(hung_redis):
     phase = hung_redis.phase("fault")
-    injected = hung_redis.first("fault_injected", fault_id="f1")
     healing = hung_redis.revert_began("f1")
     assert {"planned_start_s", "planned_end_s"} <= set(phase), describe(hung_redis)
     planned = hung_redis.first("phase_started", phase="fault")
     assert phase["planned_start_s"] == pytest.approx(hung_redis.rel(planned), abs=1e-3), describe(hung_redis)
     assert phase["planned_end_s"] - phase["planned_start_s"] == pytest.approx(PARTITION_AT_S + PARTITION_FOR_S, abs=0.5)
-    assert phase["start_s"] == pytest.approx(hung_redis.rel(injected), abs=1e-3), describe(hung_redis)
+    assert phase["start_s"] == pytest.approx(hung_redis.in_effect_s("f1"), abs=1e-3), describe(hung_redis)
     assert phase["end_s"] == pytest.approx(hung_redis.rel(healing), abs=1e-3), describe(hung_redis)
     # the partition is placed `at: 1s` into the phase, and placing it takes a while more: the edge moved that much
     assert phase["start_s"] - phase["planned_start_s"] >= PARTITION_AT_S, describe(hung_redis)
@@ -258,8 +259,7 @@ def test_the_fault_phase_is_judged_from_the_partition_in_effect_to_its_heal(hung
 
 def test_with_two_faults_the_fault_phase_ends_when_the_last_revert_begins(slow_revert):
     phase = slow_revert.phase("fault")
-    assert phase["start_s"] == pytest.approx(slow_revert.rel(slow_revert.first("fault_injected", fault_id="f1")),
-                                             abs=1e-3), describe(slow_revert)
+    assert phase["start_s"] == pytest.approx(slow_revert.in_effect_s("f1"), abs=1e-3), describe(slow_revert)
     last_revert = slow_revert.rel(slow_revert.revert_began("f2"))
     assert last_revert > slow_revert.rel(slow_revert.revert_began("f1")) + 1.0  # f1's revert does not end the phase
     assert phase["end_s"] == pytest.approx(last_revert, abs=1e-3), describe(slow_revert)
