@@ -11,10 +11,11 @@ Phases and time
     the fault span's first window.  Times in the summary are seconds since ``run_started``.
 
 Waiting and stalls
-    A request outstanding across a whole 1 s window adds a *waiting observation* to that window,
-    its wait so far a lower bound on its latency.  It fails past ``load.timeout``, or when the
-    window is a stall: nothing at all was answered while requests waited, in a run whose baseline
-    answers at least ``STALL_MIN_ANSWERS`` (5) per window.  An answer after the timeout is a
+    A request outstanding across a whole 1 s window (at least half a second long: a span's last
+    sliver says nothing) adds a *waiting observation* to that window, its wait so far a lower
+    bound on its latency.  It fails when its request failed in the end, past ``load.timeout``, or
+    when the window is a stall: nothing at all was answered while requests waited, in a window
+    long enough for the baseline's pace to give ``STALL_MIN_ANSWERS`` (5) answers.  An answer after the timeout is a
     failure.  Waiting observations count in every metric but ``count`` and ``throughput`` (how
     many were sent), so a closed-model outage (users hang, few requests) deviates instead of
     reading "too few windows".
@@ -262,7 +263,7 @@ class _Slice:
         self.real = np.ones(len(lat), dtype=bool) if real is None else real
         self.durations = window_durations
         self.stalled = np.zeros(len(window_durations), dtype=bool) if stalled is None else stalled
-        self.waiting_w = np.zeros(len(window_durations), dtype=np.int64)  # requests waiting across each window
+        self.waiting_w = np.zeros(len(window_durations), dtype=np.int64)  # requests unanswered at each window's end
         self.bins = bins
         self.n = len(lat)
         self.requests = int(self.real.sum())
@@ -393,9 +394,10 @@ class _Analysis:
 
     def _add_waiting(self) -> None:
         """Requests still outstanding at the end of a window are evidence too: each one waiting across a
-        whole window adds a *waiting* observation to that window, its wait so far a lower bound on its
-        latency. It fails past the timeout, or when the window is a stall: nothing at all was answered
-        while requests waited, in a run whose baseline answers at least STALL_MIN_ANSWERS per window."""
+        whole window (of at least half a second: a span's last sliver says nothing) adds a *waiting*
+        observation to that window, its wait so far a lower bound on its latency. It fails when its request
+        failed in the end, past the timeout, or when the window is a stall: nothing at all was answered
+        while requests waited, in a window long enough for the baseline's pace to give STALL_MIN_ANSWERS."""
         starts, ends = self.grid_start, self.grid_end
         if not len(starts) or not len(self.t):
             return
@@ -405,10 +407,14 @@ class _Analysis:
         spans = np.maximum(last - first + 1, 0)
         request = np.repeat(np.arange(len(self.t)), spans)
         window = first[request] + (np.arange(len(request)) - np.repeat(np.cumsum(spans) - spans, spans))
-        self.waiting_w = np.bincount(window, minlength=len(starts))
-        self.stalled = (self.waiting_w > 0) & (self._answers_per_window(answered_at) == 0) & self._stalls_are_news()
+        whole = (ends - starts)[window] >= WINDOW_S / 2
+        request, window = request[whole], window[whole]
+        self.waiting_w = self._outstanding_at(ends, answered_at)
+        expected = (ends - starts) * self._answers_per_second()
+        self.stalled = (np.bincount(window, minlength=len(starts)) > 0) & (self._answers_per_window(answered_at) == 0) \
+            & (expected >= STALL_MIN_ANSWERS)
         waited_ms = (ends[window] - self.t[request]) * 1000.0
-        ok = ~self.stalled[window]
+        ok = self.ok[request] & ~self.stalled[window]
         if self.timeout_ms is not None:
             ok &= waited_ms <= self.timeout_ms
         # at the window's start (plus a hair, so float rounding never moves it to the window before)
@@ -420,6 +426,12 @@ class _Analysis:
         self.status = np.concatenate([self.status, np.zeros(len(request), dtype=np.int64)])[order]
         self.name_codes = np.concatenate([self.name_codes, self.name_codes[request]])[order]
         self.real = np.concatenate([self.real, np.zeros(len(request), dtype=bool)])[order]
+
+    def _outstanding_at(self, moments: np.ndarray, answered_at: np.ndarray) -> np.ndarray:
+        """How many requests were sent and not yet answered at each moment (whoever was waiting then)."""
+        sent = np.searchsorted(self.t, moments, side="left")
+        answered = np.searchsorted(np.sort(answered_at), moments, side="right")
+        return np.maximum(sent - answered, 0)
 
     def _judge_in_flight_with_the_fault(self) -> int:
         """A request sent just before the fault took effect and still unanswered then met the fault: it is
@@ -442,19 +454,17 @@ class _Analysis:
         inside = (window >= 0) & (answered_at < self.grid_end[np.clip(window, 0, None)])
         return np.bincount(window[inside], minlength=len(self.grid_start))
 
-    def _stalls_are_news(self) -> bool:
-        """Silence is a stall only where answers were the rule: the baseline (else the run's busiest quarter
-        of windows) answered at least STALL_MIN_ANSWERS per window."""
+    def _answers_per_second(self) -> float:
+        """The pace at which answers were the rule: the baseline's (else the run's busiest quarter of windows)."""
         baseline = [s for s in self.segments if s.phase == "baseline"]
         if baseline:
             inside = np.zeros(len(self.t), dtype=bool)
             for segment in baseline:
                 inside |= (self.t >= segment.start) & (self.t < segment.end)
             seconds = sum(s.end - s.start for s in baseline)
-            return seconds > 0 and inside.sum() / seconds * WINDOW_S >= STALL_MIN_ANSWERS
+            return float(inside.sum() / seconds) if seconds > 0 else 0.0
         answers = self._answers_per_window(self.t + self.lat / 1000.0)
-        return bool(len(answers)) and float(np.quantile(answers, 0.75)) >= STALL_MIN_ANSWERS
-
+        return float(np.quantile(answers, 0.75)) / WINDOW_S if len(answers) else 0.0
     def _windows_within_phase(self) -> np.ndarray:
         offsets, seen = [], {}
         for segment in self.segments:
@@ -533,27 +543,30 @@ class _Analysis:
         return out
 
     def _per_name(self, phase: str, sl: _Slice) -> list[dict]:
+        """Per request name, the requests themselves (their own latencies and outcomes); how many waiting
+        observations the name added to the phase's checks is given apart."""
         ids = [i for i, s in enumerate(self.segments) if s.phase == phase]
         mask = np.isin(self.segment_of, ids)
-        codes = self.name_codes[mask]
-        lat, ok, status, real = self.lat[mask], self.ok[mask], self.status[mask], self.real[mask]
         n_names = len(self.names)
-        counts = np.bincount(codes, minlength=n_names)  # observations, waiting ones included
-        sent = np.bincount(codes[real], minlength=n_names)
+        waiting = np.bincount(self.name_codes[mask & ~self.real], minlength=n_names)
+        mask &= self.real
+        codes = self.name_codes[mask]
+        lat, ok, status = self.lat[mask], self.ok[mask], self.status[mask]
+        counts = np.bincount(codes, minlength=n_names)
         fails = np.bincount(codes, weights=~ok, minlength=n_names)
         sums = np.bincount(codes, weights=lat, minlength=n_names)
         qs = grouped_quantiles(codes, lat, n_names, [*QUANTILES.values(), 1.0])
         rows = []
         for code in np.flatnonzero(counts):
             n = int(counts[code])
-            row = {"name": self.names[code], "count": int(sent[code]), "waiting": n - int(sent[code]),
-                   "throughput": int(sent[code]) / sl.duration if sl.duration > 0 else None,
+            row = {"name": self.names[code], "count": n, "waiting": int(waiting[code]),
+                   "throughput": n / sl.duration if sl.duration > 0 else None,
                    "error_rate": float(fails[code] / n), "success_rate": float(1 - fails[code] / n)}
             for i, key in enumerate(QUANTILES):
                 row[f"latency.{key}"] = float(qs[i, code])
             row["latency.max"] = float(qs[-1, code])
             row["latency.mean"] = float(sums[code] / n)
-            row["status"] = _status_classes(status[(codes == code) & real])
+            row["status"] = _status_classes(status[codes == code])
             rows.append(row)
         return rows
 

@@ -115,9 +115,22 @@ def test_an_answer_after_the_timeout_is_a_failure(tmp_path):
     assert summary["run"]["answered_after_timeout"] == 1
     assert summary["run"]["timeout_s"] == 3.0
     fault = next(p for p in summary["phases"] if p["name"] == "fault")
-    # the late request, and its 4 windows of waiting (1, 2, 3 and 4 s) of which the last is past the timeout
+    # the late request failed (its user gave up at 3 s), and so did its 4 windows of waiting (1, 2, 3, 4 s)
     assert fault["waiting"] == 4
-    assert fault["metrics"]["error_rate"]["value"] == pytest.approx(2 / (fault["count"] + 4))
+    assert fault["metrics"]["error_rate"]["value"] == pytest.approx(5 / (fault["count"] + 4))
+
+
+def test_a_request_that_failed_after_a_wait_fails_in_every_window_it_waited(tmp_path):
+    """Its waits are not successes that dilute the error rate; the answered request's own row keeps its
+    latency in the table by name."""
+    waited = {"t": 12.0, "latency_ms": 3500.0, "success": False, "status": 502, "name": "GET /slow"}
+    samples = closed_users(0, 10) + closed_users(10, 18) + [waited] + closed_users(18, 26)
+    summary = summary_of(tmp_path, plan(hypothesis("errors", "error_rate", max=1.0)), timeline(), samples)
+    fault = next(p for p in summary["phases"] if p["name"] == "fault")
+    assert fault["waiting"] == 3
+    assert fault["metrics"]["error_rate"]["value"] == pytest.approx(4 / (fault["count"] + 3))
+    slow = next(r for r in fault["requests"] if r["name"] == "GET /slow")
+    assert (slow["count"], slow["waiting"], slow["latency.p50"]) == (1, 3, 3500.0)
 
 
 # ---------------------------------------------------------------- every request judged

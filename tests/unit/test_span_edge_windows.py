@@ -12,8 +12,6 @@ from test_outage_verdicts import closed_users, plan, summary_of, timeline
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.xfail(strict=True, reason="a sliver window with no answer in its few ms counts as a stall: the requests "
-                   "waiting across it become failures, and the reason says 'no answer for 1 s'")
 def test_a_sliver_at_the_end_of_the_baseline_is_no_stall(tmp_path):
     # every user is answered after 100 ms, on a 10 ms grid offset by 5 ms; nothing ever fails
     samples = closed_users(0.005, 26, latency_ms=100.0)
