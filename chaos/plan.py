@@ -189,7 +189,8 @@ def make_system_plan(name: str, services: dict[str, spec.Service], links: list[s
     the edge link (``load -> service:port``) among them if load is to be driven."""
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
-                links=[LinkPlan.parse(link) for link in links], load={}, phases={}, timeline=[], faults=[], steady_state=[], abort=[],
+                links=[LinkPlan.parse(link) for link in links], load={}, phases={}, timeline=[], faults=[],
+                steady_state=[], abort=[],
                 report={"dir": "reports", "formats": ["html", "md", "junit", "json"]},
                 **project_resources(project))
 
