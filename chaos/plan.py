@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 
 from chaos import service_config, spec
+from chaos.links import Link
 from chaos.secrets import scrub, secret_env_values
 from chaos.spec import LoadedExperiment
 
@@ -44,18 +45,29 @@ class TargetPlan:
 
 @dataclass(frozen=True)
 class LinkPlan:
+    """A link as plan.json writes it: its canonical name beside its parts."""
     name: str  # "api -> redis:6379"
     source: str  # "api" or "load" for the edge link
     target: str
     port: int
 
+    @classmethod
+    def parse(cls, text: str) -> LinkPlan:
+        """The one way a LinkPlan is made: from a link's text, named canonically."""
+        link = Link.parse(text)
+        return cls(str(link), link.source, link.target, link.port)
+
+    @property
+    def link(self) -> Link:
+        return Link(self.source, self.target, self.port)
+
     @property
     def is_edge(self) -> bool:
-        return self.source == spec.EDGE
+        return self.link.is_edge
 
     @property
     def proxy_name(self) -> str:
-        return f"{self.source}-to-{self.target}-{self.port}"
+        return self.link.proxy_name
 
 
 @dataclass(frozen=True)
@@ -175,13 +187,10 @@ def make_system_plan(name: str, services: dict[str, spec.Service], links: list[s
     """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
     pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
     the edge link (``load -> service:port``) among them if load is to be driven."""
-    link_plans = []
-    for link in links:
-        source, target, port = spec.LINK.match(link).groups()
-        link_plans.append(LinkPlan(spec.normalise_link(link), source, target, int(port)))
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
-                links=link_plans, load={}, phases={}, timeline=[], faults=[], steady_state=[], abort=[],
+                links=[LinkPlan.parse(link) for link in links], load={}, phases={}, timeline=[], faults=[],
+                steady_state=[], abort=[],
                 report={"dir": "reports", "formats": ["html", "md", "junit", "json"]},
                 **project_resources(project))
 
@@ -204,14 +213,10 @@ def timeline(phases: dict[str, float]) -> list[Window]:
 
 def _links(exp: spec.Experiment) -> list[LinkPlan]:
     names = list(exp.links)
-    edge = f"{spec.EDGE} -> {exp.load.target}"
+    edge = str(Link.edge(exp.load.target))
     if edge not in names:
         names.append(edge)
-    result = []
-    for name in names:
-        source, target, port = spec.LINK.match(name).groups()
-        result.append(LinkPlan(name, source, target, int(port)))
-    return result
+    return [LinkPlan.parse(name) for name in names]
 
 
 def _fault_plans(index: int, fault: spec.FaultSpec) -> list[FaultPlan]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from chaos import spec
+from chaos.links import EDGE, Link
 from chaos.spec import Service
 
 # Ports of servers people run next to their services, guessed from the image name.
@@ -30,7 +31,8 @@ WELL_KNOWN_PORTS = {
 
 
 @dataclass(frozen=True)
-class Link:
+class DependencyLink:
+    """A depends_on edge to offer as a link: its port may be unknown (None) or guessed."""
     source: str
     target: str
     port: int | None
@@ -38,7 +40,7 @@ class Link:
 
     @property
     def text(self) -> str:
-        return f"{self.source} -> {self.target}:{self.port}"
+        return str(Link(self.source, self.target, self.port))
 
 
 OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
@@ -75,7 +77,7 @@ def starter_experiment(compose_file: Path | str | list, output: Path | str,
         compose=[os.path.relpath(f.resolve(), output.resolve().parent) for f in files], profiles=list(profiles),
         locustfile=_locustfile_next_to(compose_file, output),
         services=services, links=links, entry=entry, entry_port=entry_port, entry_guessed=entry_guessed,
-        fault_link=routed[0].text if routed else f"{spec.EDGE} -> {entry}:{entry_port}",
+        fault_link=routed[0].text if routed else str(Link(EDGE, entry, entry_port)),
     )
 
 
@@ -118,14 +120,14 @@ def port_of(service: Service) -> tuple[int | None, bool]:
     return None, False
 
 
-def dependency_links(services: dict[str, Service]) -> list[Link]:
+def dependency_links(services: dict[str, Service]) -> list[DependencyLink]:
     links = []
     for name, service in services.items():
         for dependency, condition in service.dependencies().items():
             # a one-shot job (a migration) has finished before the load starts: nothing to slow down
             if dependency in services and dependency != name and condition != "service_completed_successfully":
                 port, guessed = port_of(services[dependency])
-                links.append(Link(name, dependency, port, guessed))
+                links.append(DependencyLink(name, dependency, port, guessed))
     return links
 
 

@@ -16,7 +16,7 @@ import typing
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from chaos import spec, units
+from chaos import links, spec, units
 from chaos.spec_errors import Shape, field_annotation, shape_of
 
 SCHEMA_ID = "https://chaos.invalid/schemas/experiment.json"  # a name, not a place: nothing is fetched
@@ -315,7 +315,7 @@ def missing_descriptions() -> list[str]:
 # ---- JSON Schema -------------------------------------------------------------------------------
 
 
-LINK_SCHEMA = {"type": "string", "pattern": spec.LINK.pattern, "examples": ["api -> redis:6379"]}
+LINK_SCHEMA = {"type": "string", "pattern": links.PATTERN.pattern, "examples": ["api -> redis:6379"]}
 # Text fields checked by a validator of their own, with the shape an editor can check.
 FIELD_SCHEMAS = {
     "LinkFault.link": LINK_SCHEMA,

@@ -27,6 +27,7 @@ from pydantic import (
 
 from chaos import compose, metrics, service_config, spec_errors, units
 from chaos.errors import Problem, SpecError, did_you_mean
+from chaos.links import EDGE, Link
 from chaos.yamlsource import Source, dotted, load_yaml, load_yaml_text
 
 Duration = Annotated[float, BeforeValidator(units.parse_duration)]
@@ -50,9 +51,7 @@ def _safe_headers(headers: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_safe_headers)]
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-LINK = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*->\s*([A-Za-z0-9_.-]+):(\d{1,5})\s*$")
 PHASES = ("warmup", "baseline", "fault", "recovery")
-EDGE = "load"
 
 
 class Strict(BaseModel):
@@ -289,9 +288,7 @@ class LinkFault(FaultSpec):
     @field_validator("link")
     @classmethod
     def _link_shape(cls, value: str) -> str:
-        if not LINK.match(value):
-            raise ValueError(f"{value!r} is not a link (expected 'from -> to:port', e.g. 'api -> redis:6379')")
-        return normalise_link(value)
+        return link_text(value)
 
     def toxic_attributes(self) -> dict[str, float | int]:
         return {}
@@ -954,9 +951,7 @@ DEFAULT_ABORT = (
 
 def link_text(value: str) -> str:
     """A link as written in `links`, checked one by one so a problem points at its own line."""
-    if not LINK.match(value):
-        raise ValueError(f"{value!r} is not a link (expected 'from -> to:port', e.g. 'api -> redis:6379')")
-    return normalise_link(value)
+    return str(Link.parse(value))
 
 
 LinkText = Annotated[str, AfterValidator(link_text)]
@@ -982,11 +977,6 @@ class Experiment(Strict):
         if not NAME.match(value):
             raise ValueError("use lower-case letters, digits, '-', '_' or '.' (it names the report directory)")
         return value
-
-
-def normalise_link(text: str) -> str:
-    source, target, port = LINK.match(text).groups()
-    return f"{source} -> {target}:{port}"
 
 
 # ---- loading -----------------------------------------------------------------------------
@@ -1124,34 +1114,33 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     problems += _system_problems(loaded)
     problems += _compose_problems(loaded)
     problems += _reserved_name_problems(loaded)
-    for i, link in enumerate(exp.links):
-        source_name, target_name, _ = LINK.match(link).groups()
-        if source_name in exp.targets.attach:
-            problems.append(source.problem(("links", i), f"{source_name!r} is attached: the harness cannot re-point "
+    for i, link in enumerate(map(Link.parse, exp.links)):
+        if link.source in exp.targets.attach:
+            problems.append(source.problem(("links", i), f"{link.source!r} is attached: the harness cannot re-point "
                                            "a running container's name lookups without changing it; route links "
                                            "from services the harness starts, or use the edge link"))
-        if source_name != EDGE and source_name not in services:
-            name_problem(("links", i), source_name, "link source")
-        if target_name not in services:
-            name_problem(("links", i), target_name, "link target")
+        if not link.is_edge and link.source not in services:
+            name_problem(("links", i), link.source, "link source")
+        if link.target not in services:
+            name_problem(("links", i), link.target, "link target")
     pairs: dict[tuple[str, str], int] = {}
-    for i, link in enumerate(exp.links):
-        if link in exp.links[:i]:
-            problems.append(source.problem(("links", i), f"the same link as links[{exp.links.index(link)}]"))
+    for i, text in enumerate(exp.links):
+        if text in exp.links[:i]:
+            problems.append(source.problem(("links", i), f"the same link as links[{exp.links.index(text)}]"))
             continue
-        source_name, target_name, _ = LINK.match(link).groups()
-        first = pairs.setdefault((source_name, target_name), i)
-        if first != i and source_name != EDGE:
+        link = Link.parse(text)
+        first = pairs.setdefault((link.source, link.target), i)
+        if first != i and not link.is_edge:
             # The source finds the target's proxy through one /etc/hosts entry, which holds one address per name.
-            problems.append(source.problem(("links", i), f"{exp.links[first]!r} already routes {source_name!r} to "
-                                           f"{target_name!r}: one link per source and target (a second port of "
+            problems.append(source.problem(("links", i), f"{exp.links[first]!r} already routes {link.source!r} to "
+                                           f"{link.target!r}: one link per source and target (a second port of "
                                            "the same target cannot be interposed yet)"))
     target_service = exp.load.target.split(":")[0]
     if target_service not in services:
         name_problem(("load", "target"), target_service, "load target")
     if exp.load.locustfile and not loaded.path(exp.load.locustfile).is_file():
         problems.append(source.problem(("load", "locustfile"), f"file {exp.load.locustfile} not found"))
-    routed = set(exp.links) | {f"{EDGE} -> {exp.load.target}"}
+    routed = set(exp.links) | {str(Link.edge(exp.load.target))}
     fault_end = 0.0
     for i, fault in enumerate(exp.faults):
         if fault.family == "link" and fault.link not in routed:
@@ -1263,15 +1252,15 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
         file, path = where(EDGE)
         problems.append(file.problem(path, f"a service cannot be named {EDGE!r}: links from {EDGE!r} "
                                            "are the load generator's"))
-    for i, link in enumerate(exp.links):
-        source_name, target_name, port = LINK.match(link).groups()
-        if not 1 <= int(port) <= 65535:
-            problems.append(source.problem(("links", i), f"port {port} is out of range (1..65535)"))
-        if source_name == target_name:
+    edge = Link.edge(exp.load.target)
+    for i, link in enumerate(map(Link.parse, exp.links)):
+        if not 1 <= link.port <= 65535:
+            problems.append(source.problem(("links", i), f"port {link.port} is out of range (1..65535)"))
+        if link.source == link.target:
             problems.append(source.problem(("links", i), "a link goes from one service to another, not to itself"))
-        if source_name == EDGE and link != f"{EDGE} -> {exp.load.target}":
+        if link.is_edge and link != edge:
             problems.append(source.problem(("links", i), f"the load drives {exp.load.target} (load.target): "
-                                                         f"its edge link is '{EDGE} -> {exp.load.target}'"))
+                                                         f"its edge link is '{edge}'"))
     if not 1 <= int(exp.load.target.rsplit(":", 1)[1]) <= 65535:
         problems.append(source.problem(("load", "target"), "port is out of range (1..65535)"))
     return problems
@@ -1285,9 +1274,8 @@ def _compose_problems(loaded: LoadedExperiment) -> list[Problem]:
     if project is None:
         return []
     needs_network: dict[str, str] = {}
-    for link in exp.links + [f"{EDGE} -> {exp.load.target}"]:
-        source_name, target_name, _ = LINK.match(link).groups()
-        for name in (source_name, target_name):
+    for link in map(Link.parse, [*exp.links, str(Link.edge(exp.load.target))]):
+        for name in (link.source, link.target):
             needs_network.setdefault(name, f"the link {link}")
     partitioned = {name: f"faults[{i}] (partition)" for i, fault in enumerate(exp.faults)
                    if isinstance(fault, Partition) for _, name in fault.services()}

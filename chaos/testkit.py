@@ -28,6 +28,7 @@ from pathlib import Path
 from chaos import __version__, compose, ledger, spec
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 from chaos.journal import Journal
+from chaos.links import Link, canonical
 from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
 from chaos.results import LoadResult, ResultPolicy
 from chaos.signals import shielded
@@ -116,8 +117,8 @@ class SystemSpec:
         links = explicit + [link for entry in self.links for link in _expand(entry, services, exposed_ports)]
         edge = edge or _inferred_edge(services, exposed_ports)
         if edge:
-            links.append(f"{spec.EDGE} -> {edge}")
-        links = list(dict.fromkeys(spec.normalise_link(link) for link in links))
+            links.append(str(Link.edge(edge)))
+        links = list(dict.fromkeys(canonical(link) for link in links))
         _check_links(links, services)
         return ResolvedSystem(_label_safe(name), services, links, edge, load, project)
 
@@ -144,15 +145,17 @@ def _ports(service: spec.Service, exposed_ports) -> list[int]:
 
 def _expand(entry: str, services: dict[str, spec.Service], exposed_ports) -> list[str]:
     if entry != DEPENDENCIES:
-        if not spec.LINK.match(entry):
+        try:
+            Link.parse(entry)
+        except ValueError:
             raise UsageProblem(f"link {entry!r} is not 'from -> to:port' (e.g. 'api -> redis:6379') "
-                               f"nor {DEPENDENCIES!r}")
+                               f"nor {DEPENDENCIES!r}") from None
         return [entry]
     links = []
     for name, service in services.items():
         for dependency in service.dependencies():
             ports = _ports(services[dependency], exposed_ports)
-            links += [f"{name} -> {dependency}:{port}" for port in ports]
+            links += [str(Link(name, dependency, port)) for port in ports]
     return links
 
 
@@ -169,12 +172,12 @@ def _inferred_edge(services: dict[str, spec.Service], exposed_ports) -> str | No
 
 def _check_links(links: list[str], services: dict[str, spec.Service]) -> None:
     problems = []
-    for link in links:
-        source, target, _ = spec.LINK.match(link).groups()
-        if source != spec.EDGE and source not in services:
-            problems.append(f"link {link!r}: {source!r} is not a service (services: {', '.join(services)})")
-        if target not in services:
-            problems.append(f"link {link!r}: {target!r} is not a service (services: {', '.join(services)})")
+    for text in links:
+        link = Link.parse(text)
+        if not link.is_edge and link.source not in services:
+            problems.append(f"link {text!r}: {link.source!r} is not a service (services: {', '.join(services)})")
+        if link.target not in services:
+            problems.append(f"link {text!r}: {link.target!r} is not a service (services: {', '.join(services)})")
     if problems:
         raise UsageProblem("; ".join(problems))
 
@@ -527,8 +530,8 @@ class Chaos:
                          family=model.family, target=model.target(), params=model.params(), at=0.0,
                          duration=model.duration, updates=model.updates())
         if plan.family == "link" and plan.target not in self.system.links:
-            source, rest = plan.target.split(" -> ")
-            self.system.link(source, rest)  # raises the "not routed" explanation
+            link = Link.parse(plan.target)
+            self.system.link(link.source, link.target, link.port)  # raises the "not routed" explanation
         from chaos import faults
 
         context = FaultContext(self, plan, faults.build(plan, self.system.system),

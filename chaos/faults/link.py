@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.plan import FaultPlan, LinkPlan
-from chaos.spec import LINK
+from chaos.links import Link
+from chaos.plan import FaultPlan
 from chaos.toxiproxy import TOXIPROXY_API_PORT, Toxic, ToxiproxyClient
 
 
@@ -21,8 +21,7 @@ def from_ledger(plan: FaultPlan, client, run_id: str):
         return _Gone(plan)  # the proxy, and the fault in it, went with its container
     bindings = containers[0].attrs["NetworkSettings"]["Ports"].get(f"{TOXIPROXY_API_PORT}/tcp") or []
     port = next(int(b["HostPort"]) for b in bindings if b.get("HostPort"))
-    source, target, link_port = LINK.match(plan.target).groups()
-    proxy = LinkPlan(plan.target, source, target, int(link_port)).proxy_name
+    proxy = Link.parse(plan.target).proxy_name
     return LinkFault(plan, ToxiproxyClient(f"http://127.0.0.1:{port}"), proxy)
 
 

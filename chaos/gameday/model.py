@@ -20,6 +20,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from chaos import spec, units
 from chaos.errors import Problem, SpecError, did_you_mean
 from chaos.gameday import schedule
+from chaos.links import EDGE, Link, canonical
 from chaos.secrets import MIN_DETECTED_LENGTH
 from chaos.spec import LoadedExperiment, Strict
 from chaos.yamlsource import Source, load_yaml
@@ -71,10 +72,7 @@ class SystemSpec(Strict):
     @field_validator("links")
     @classmethod
     def _links_shape(cls, links: list[str]) -> list[str]:
-        for link in links:
-            if not spec.LINK.match(link):
-                raise ValueError(f"{link!r} is not a link (expected 'from -> to:port', e.g. 'api -> redis:6379')")
-        return [spec.normalise_link(link) for link in links]
+        return [canonical(link) for link in links]
 
 
 class PhaseOverrides(Strict):
@@ -209,7 +207,7 @@ class LoadedGameDay:
         names = list(self.spec.system.links)
         for step in self.steps:
             experiment = step.loaded.experiment
-            for link in [*experiment.links, f"{spec.EDGE} -> {experiment.load.target}"]:
+            for link in [*experiment.links, str(Link.edge(experiment.load.target))]:
                 if link not in names:
                     names.append(link)
         return names
@@ -427,9 +425,8 @@ def _cross_check(plan: GameDaySpec, source: Source, services: dict[str, spec.Ser
                     f"the experiment needs {name} with clock: {wanted.clock}; the day's system starts it with "
                     f"clock: {have.clock}")))
     if services is not None:
-        for i, link in enumerate(plan.system.links):
-            source_name, target_name, _ = spec.LINK.match(link).groups()
-            for which in {source_name, target_name} - {spec.EDGE}:
+        for i, link in enumerate(map(Link.parse, plan.system.links)):
+            for which in {link.source, link.target} - {EDGE}:
                 if which not in services:
                     problems.append(source.problem(("system", "links", i), f"{which!r} is not a service of the "
                                                                            "day's system"))

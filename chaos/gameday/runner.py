@@ -28,7 +28,6 @@ from chaos.plan import LinkPlan, Plan, make_system_plan, new_run_id
 from chaos.runner import Runner, link_latest
 from chaos.secrets import scrub, scrubbed_default
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
-from chaos.spec import LINK
 from chaos.system import System, engine
 
 UTC = timezone.utc
@@ -452,8 +451,7 @@ def _attach_plan(day: LoadedGameDay, plans: dict[int, Plan], base: Plan) -> Plan
         targets.update({t.name: t for t in plan.targets})
         links.update({link.name: link for link in plan.links})
     for name in day.spec.system.links:
-        source, target, port = LINK.match(name).groups()
-        links.setdefault(name, LinkPlan(name, source, target, int(port)))
+        links.setdefault(name, LinkPlan.parse(name))
     base.targets = list(targets.values())
     base.links = list(links.values())
     return base

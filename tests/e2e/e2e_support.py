@@ -195,7 +195,7 @@ def edge_latency_ms(client, run_id: str, path: str = "/products/1", count: int =
     import statistics
     import urllib.request
 
-    from chaos.spec import EDGE
+    from chaos.links import EDGE
 
     edge = next(c for c in run_containers(client, run_id, "link")
                 if c.labels.get("chaos.link", "").startswith(f"{EDGE} -> "))

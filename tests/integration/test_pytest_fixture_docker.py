@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.links import Link
 from chaos.system import remove_run
 from chaos.toxiproxy import ToxiproxyClient
 
@@ -178,9 +179,7 @@ def shop(tmp_path_factory, docker_client, leftovers):
 def proxy_of(docker_client, run_id: str, link: str) -> tuple[ToxiproxyClient, str]:
     (container,) = docker_client.containers.list(filters={"label": [f"chaos.run={run_id}", f"chaos.link={link}"]})
     port = container.attrs["NetworkSettings"]["Ports"]["8474/tcp"][0]["HostPort"]
-    source, rest = link.split(" -> ")
-    target, number = rest.split(":")
-    return ToxiproxyClient(f"http://127.0.0.1:{port}"), f"{source}-to-{target}-{number}"
+    return ToxiproxyClient(f"http://127.0.0.1:{port}"), Link.parse(link).proxy_name
 
 
 def test_the_kept_system_is_still_running_for_the_next_session(shop, docker_client):
