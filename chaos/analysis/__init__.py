@@ -89,6 +89,7 @@ Secrets
     whose key looks secret (PASSWORD, TOKEN, SECRET, KEY, ...) or that hold a password
     in a URL, are replaced by ``***`` in the whole summary.  Target environments are
     never copied into the summary.
+
 Layout
     ``loading`` reads a run dir into a ``Run``; ``slices`` holds one phase's requests in 1 s windows
     and their intervals; ``waiting`` adds waiting observations and finds stalls; ``checks`` judges

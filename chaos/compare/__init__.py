@@ -59,6 +59,7 @@ Tolerance and verdict (Kayenta-style)
 
 Overall
     worse (any metric of any candidate) > better > inconclusive > no change.
+
 Layout
     ``settings`` holds what a comparison is asked (tolerances, resamples) and its input error;
     ``sides`` picks the runs of each side; ``resampling`` holds one side's phase in 1 s windows and
