@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT / "tests" / "unit"))
 
 from fakerun import make_run  # noqa: E402
 
-from chaos.analysis import load_run, phase_segments  # noqa: E402
+from chaos.analysis import load_run  # noqa: E402
 from chaos.compare import ALPHA, Settings, collect_side, compare_sides  # noqa: E402
+from chaos.spans import judged_segments  # noqa: E402
 
 
 # a shop-like run: 150 req/s, log-normal latency around 12 ms with per-second drift, 300 ms more and
@@ -94,7 +95,7 @@ def resampled_copy(run_dir: Path, out: Path, rng: np.random.Generator) -> Path:
     """A pseudo-run: each phase's 1 s windows drawn with replacement from the real run, moved into place."""
     run = load_run(run_dir)
     t = run.samples["t_mono"].to_numpy(dtype=float)
-    segments = phase_segments(run.events, float(t.max()) if len(t) else 0.0)
+    segments = judged_segments(run.events, float(t.max()) if len(t) else 0.0)
     pieces = []
     for seg in segments:
         n = max(1, int(np.ceil(seg.end - seg.start - 1e-9)))
