@@ -102,8 +102,8 @@ class Runner:
         self.system: System | None = None
         self.load: LoadProcess | None = None
         self.tail: SampleTail | None = None
-        self.active: dict[str, fault_families.Fault] = {}
-        self.faults: dict[str, fault_families.Fault] = {}
+        self.active: dict[str, fault_families.FaultAdapter] = {}
+        self.faults: dict[str, fault_families.FaultAdapter] = {}
         self.lost_links: set[str] = set()  # links whose Toxiproxy container died during the run
         self.revert_errors: dict[str, str] = {}  # fault id -> why its last revert failed
         self._signals = StopSignals(on_ignored=self._on_late_signal)
@@ -291,10 +291,10 @@ class Runner:
         elif step.action == "update":
             self._update(step.subject, step.detail)
 
-    def _inject(self, fault: fault_families.Fault) -> None:
+    def _inject(self, fault: fault_families.FaultAdapter) -> None:
         plan = fault.plan
         # Adapters that choose containers or read limits to restore do it now, so the ledger holds it.
-        params = fault.prepare() if hasattr(fault, "prepare") else plan.params
+        params = fault.prepare()
         self.journal.append("fault_ledgered", fault_id=plan.id, kind=plan.kind, family=plan.family,
                             target=plan.target, params=params, **({"rehearsed": True} if self.rehearse else {}))
         self.active[plan.id] = fault
@@ -303,7 +303,7 @@ class Runner:
             self.on_progress(f"rehearsed {plan.name} (not injected)")
             return
         fault.inject()
-        in_effect = getattr(fault, "in_effect_at", None)
+        in_effect = fault.in_effect_at
         self.journal.append("fault_injected", fault_id=plan.id,
                             **({"in_effect_mono": in_effect} if in_effect is not None else {}))
         self.on_progress(f"injected {plan.name}")
@@ -339,8 +339,7 @@ class Runner:
         one slow revert, such as a container waiting to be healthy, must not hold up the others."""
         if self.system is not None and self.shared_system is None and reason == "teardown" and not self.keep_system:
             for fault in self.active.values():
-                if hasattr(fault, "wait_healthy"):
-                    fault.wait_healthy = False  # the system is removed next: nobody waits on its health
+                fault.wait_healthy = False  # the system is removed next: nobody waits on its health
         ids = list(reversed(list(self.active)))
         revert = lambda fault_id: self._attempt(lambda: self._revert(fault_id, reason), f"revert {fault_id}")  # noqa: E731
         if len(ids) <= 1:

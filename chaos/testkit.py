@@ -27,6 +27,7 @@ from pathlib import Path
 
 from chaos import __version__, compose, ledger, spec
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
+from chaos.faults import FaultAdapter
 from chaos.journal import Journal
 from chaos.links import Link, canonical
 from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
@@ -398,7 +399,7 @@ class FaultContext:
     active (a ramp, a crash loop, a drift) or reverts by itself (``restart_after``) has a timer
     thread for that, stopped on revert."""
 
-    def __init__(self, chaos: "Chaos", plan: FaultPlan, adapter, revert_after: float | None = None):
+    def __init__(self, chaos: "Chaos", plan: FaultPlan, adapter: FaultAdapter, revert_after: float | None = None):
         self.chaos, self.plan, self.adapter = chaos, plan, adapter
         self.revert_after = revert_after
         self._stop = threading.Event()
@@ -616,7 +617,7 @@ class Chaos:
                 return
             plan = fault.plan
             # adapters that choose containers or read limits to restore do it now, so the ledger holds it
-            params = fault.adapter.prepare() if hasattr(fault.adapter, "prepare") else plan.params
+            params = fault.adapter.prepare()
             self._log("fault_ledgered", fault_id=plan.id, kind=plan.kind, family=plan.family, target=plan.target,
                       params=params)
             self.active[plan.id] = fault

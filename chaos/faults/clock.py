@@ -39,6 +39,7 @@ import docker.types
 
 from chaos import elfinfo, images
 from chaos.errors import EnvironmentProblem
+from chaos.faults import FaultAdapter, Gone
 from chaos.plan import FaultPlan
 
 MOUNT = "/chaos-faketime"  # where a skewable target sees the clock volume (read-only)
@@ -278,28 +279,16 @@ def build(plan: FaultPlan, system) -> "ClockFault":
     return ClockFault(plan, system.clock_volume)
 
 
-def from_ledger(plan: FaultPlan, client, run_id: str):
+def from_ledger(plan: FaultPlan, client, run_id: str) -> ClockFault | Gone:
     """For `chaos clean`: reset the file through the run's keeper, if the run is still there."""
     volume = ClockVolume.find(client, run_id)
-    return ClockFault(plan, volume) if volume else _Gone(plan)
+    return ClockFault(plan, volume) if volume else Gone(plan)
 
 
 @dataclass
-class _Gone:
-    plan: FaultPlan
-
-    def revert(self) -> None:
-        return None  # the keeper went with the run: so did the targets it skewed
-
-
-@dataclass
-class ClockFault:
+class ClockFault(FaultAdapter):
     plan: FaultPlan
     volume: ClockVolume
-
-    @property
-    def id(self) -> str:
-        return self.plan.id
 
     @property
     def service(self) -> str:

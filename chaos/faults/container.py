@@ -18,6 +18,7 @@ import docker
 import docker.errors
 
 from chaos.errors import EnvironmentProblem
+from chaos.faults import FaultAdapter
 from chaos.faults.gate import GATE
 from chaos.faults.targets import select
 from chaos.plan import FaultPlan
@@ -41,7 +42,7 @@ def from_ledger(plan: FaultPlan, client: docker.DockerClient, run_id: str) -> Co
 
 
 @dataclass
-class ContainerFault:
+class ContainerFault(FaultAdapter):
     plan: FaultPlan
     client: docker.DockerClient
     candidates: dict[str, str]  # service -> container id: the run's targets and nothing else
@@ -50,10 +51,6 @@ class ContainerFault:
     chosen: list[dict] | None = None  # [{"service", "id"}]: decided once, in prepare(), written to the ledger
     _slow: dict[str, threading.Thread] = field(default_factory=dict)  # container id -> a slow call in flight
     _signalled: dict[str, str] = field(default_factory=dict)  # container id -> StartedAt when it was signalled
-
-    @property
-    def id(self) -> str:
-        return self.plan.id
 
     def prepare(self) -> dict:
         """Choose the containers, and note which process each runs, so that a revert (even `chaos clean`'s) can

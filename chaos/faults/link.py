@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaos.faults import FaultAdapter, Gone
 from chaos.links import Link
 from chaos.plan import FaultPlan
 from chaos.toxiproxy import TOXIPROXY_API_PORT, Toxic, ToxiproxyClient
@@ -14,11 +15,11 @@ def build(plan: FaultPlan, system) -> "LinkFault":
     return LinkFault(plan, proxy.client, proxy.link.proxy_name)
 
 
-def from_ledger(plan: FaultPlan, client, run_id: str):
+def from_ledger(plan: FaultPlan, client, run_id: str) -> LinkFault | Gone:
     """For `chaos clean`: the link's Toxiproxy container of that run, found by label, if it is still there."""
     containers = client.containers.list(filters={"label": [f"chaos.run={run_id}", f"chaos.link={plan.target}"]})
     if not containers:
-        return _Gone(plan)  # the proxy, and the fault in it, went with its container
+        return Gone(plan)  # the proxy, and the fault in it, went with its container
     bindings = containers[0].attrs["NetworkSettings"]["Ports"].get(f"{TOXIPROXY_API_PORT}/tcp") or []
     port = next(int(b["HostPort"]) for b in bindings if b.get("HostPort"))
     proxy = Link.parse(plan.target).proxy_name
@@ -26,22 +27,10 @@ def from_ledger(plan: FaultPlan, client, run_id: str):
 
 
 @dataclass
-class _Gone:
-    plan: FaultPlan
-
-    def revert(self) -> None:
-        return None
-
-
-@dataclass
-class LinkFault:
+class LinkFault(FaultAdapter):
     plan: FaultPlan
     client: ToxiproxyClient
     proxy: str
-
-    @property
-    def id(self) -> str:
-        return self.plan.id
 
     def toxics(self, change: dict | None = None) -> list[Toxic]:
         params = {**self.plan.params, **(change or {})}

@@ -29,6 +29,7 @@ import docker.errors
 
 from chaos import images
 from chaos.errors import EnvironmentProblem
+from chaos.faults import FaultAdapter
 from chaos.plan import FaultPlan
 
 IPTABLES = ("iptables", "-w", "5")
@@ -163,7 +164,7 @@ def from_ledger(plan: FaultPlan, client, run_id: str) -> "PartitionFault":
 
 
 @dataclass
-class PartitionFault:
+class PartitionFault(FaultAdapter):
     plan: FaultPlan
     client: object  # docker.DockerClient
     run_id: str
@@ -171,10 +172,6 @@ class PartitionFault:
     containers: dict[str, str]  # service -> container id, the run's targets
     network: object = None  # () -> Network, where addresses can be read (a live system)
     rules: dict[str, ChainRules] | None = None
-
-    @property
-    def id(self) -> str:
-        return self.plan.id
 
     @property
     def chain(self) -> str:

@@ -17,6 +17,7 @@ import docker
 import docker.errors
 
 from chaos.errors import EnvironmentProblem
+from chaos.faults import FaultAdapter
 from chaos.faults.targets import select
 from chaos.plan import FaultPlan
 
@@ -69,16 +70,12 @@ def restore_bodies(kind: str, before: dict) -> list[dict]:
 
 
 @dataclass
-class ResourceFault:
+class ResourceFault(FaultAdapter):
     plan: FaultPlan
     client: docker.DockerClient
     candidates: dict[str, str]
     seed: int
     chosen: list[dict] | None = None  # [{"service", "id", "before": {...}}]: the ledger's restore values
-
-    @property
-    def id(self) -> str:
-        return self.plan.id
 
     def prepare(self) -> dict:
         if self.chosen is None:

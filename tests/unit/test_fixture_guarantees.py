@@ -14,6 +14,7 @@ import pytest
 from fake_engine import state_home  # noqa: F401 - a fixture
 
 from chaos import ledger
+from chaos.faults import FaultAdapter
 from chaos.gameday.notify import Notifier
 from chaos.plan import FaultPlan, make_system_plan
 from chaos.spec import load_compose
@@ -32,11 +33,11 @@ def a_test(tmp_path, description: str = "tests/t.py::t") -> Chaos:
     return Chaos(system, tmp_path / "t" / "run1", name="t", description=description, seed=3, formats=("json", "md"))
 
 
-class InterruptedRevert:
+class InterruptedRevert(FaultAdapter):
     """A revert during which Ctrl-C arrives (SIGINT to this very process), and that then finishes."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, plan):
+        self.plan, self.calls = plan, []
 
     def inject(self):
         self.calls.append("inject")
@@ -59,8 +60,9 @@ def test_a_test_run_is_registered_while_it_runs_and_scrubbed_everywhere(tmp_path
 
 def test_ctrl_c_during_a_revert_waits_for_it_and_then_stops_the_test(tmp_path, state_home):
     chaos = a_test(tmp_path)
-    adapter = InterruptedRevert()
-    fault = FaultContext(chaos, FaultPlan("f1", "pause on api", "pause", "container", "api", {}, 0.0, 0.0), adapter)
+    plan = FaultPlan("f1", "pause on api", "pause", "container", "api", {}, 0.0, 0.0)
+    adapter = InterruptedRevert(plan)
+    fault = FaultContext(chaos, plan, adapter)
     chaos.faults.append(fault)
     fault.inject()
     with pytest.raises(KeyboardInterrupt):

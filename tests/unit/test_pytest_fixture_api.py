@@ -11,6 +11,7 @@ import pytest
 from fakerun import make_run
 
 from chaos import analysis
+from chaos.faults import FaultAdapter
 from chaos.plan import make_system_plan
 from chaos.results import CheckFailed, LoadResult, Measured, ResultPolicy, check_text, planned_checks
 from chaos.spec import load_compose
@@ -240,9 +241,9 @@ class FakeLoadProcess:
             handle.write(self._rows(self.started + 0.01, time.monotonic()))
 
 
-class NoOpFault:
-    def __init__(self):
-        self.calls = []
+class NoOpFault(FaultAdapter):
+    def __init__(self, plan):
+        self.plan, self.calls = plan, []
 
     def inject(self):
         self.calls.append("inject")
@@ -262,9 +263,10 @@ def test_phases_follow_faults_loads_get_their_own_names_and_the_test_gets_a_repo
                                                    {"locustfile": str(SHOP / "locustfile.py")}),
                            system=SimpleNamespace(plan=plan, edge_url=lambda: "http://127.0.0.1:9"), events=[])
     chaos = Chaos(system, tmp_path / "t" / "run1", name="t", description="tests/t.py::t", seed=3)
-    adapter = NoOpFault()
-    fault = FaultContext(chaos, FaultPlan("f1", "latency on load -> api:8080", "latency", "link",
-                                          "load -> api:8080", {"latency": 300}, 0.0, 0.0), adapter)
+    fault_plan = FaultPlan("f1", "latency on load -> api:8080", "latency", "link", "load -> api:8080",
+                           {"latency": 300}, 0.0, 0.0)
+    adapter = NoOpFault(fault_plan)
+    fault = FaultContext(chaos, fault_plan, adapter)
     chaos.faults.append(fault)
 
     first = chaos.load(users=2, duration="1.2s", warmup=0)

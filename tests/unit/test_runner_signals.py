@@ -9,12 +9,13 @@ import signal
 import threading
 import time
 
+from chaos.faults import FaultAdapter
 from chaos.journal import Journal, read_journal
 from chaos.runner import Runner
 from chaos.signals import StopSignals
 
 
-class SlowFault:
+class SlowFault(FaultAdapter):
     """Reverting takes a moment; the first one to revert sends this process a SIGINT."""
 
     def __init__(self, fault_id: str, signal_on_revert: bool):
