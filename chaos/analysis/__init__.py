@@ -61,9 +61,11 @@ Verdict of one check (hypothesis x phase x bound)
     threshold is possible: set thresholds with margin.
 
 Recovery and degradation, per fault
-    The baseline band, per 1 s window: p99 <= max(2 x the median baseline window's p99, that
-    + 50 ms) and error rate <= the median baseline window's + 2 percentage points.  A median of
-    windows, so a few outlier windows cannot widen it.  Windows are laid from ``fault_injected``
+    The baseline band, per 1 s window, from the baseline's requests: p50 and p99 each <= max(2 x
+    the median baseline window's, that + 50 ms), and error rate <= the median baseline window's
+    + 2 percentage points.  A median of windows, so a few outlier windows cannot widen it; the
+    p50 limit sees a fault that slows every request even when rare slow requests reach most
+    baseline windows' p99.  Windows are laid from ``fault_injected``
     (resp. the revert's start).  *Time to degrade* is the start of the first of 2 consecutive
     windows outside the band before the revert (with what left it); *recovery time* is the start
     of the first of 3 consecutive windows back in the band after the revert began (before the next

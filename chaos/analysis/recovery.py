@@ -23,21 +23,29 @@ class FaultRecovery:
     """Mixed into ``Analysis``: the baseline band and the fault ledger with recovery times."""
 
     def baseline_band(self) -> dict | None:
-        """What the baseline looked like, window by window: the median window's p99 and error rate, which a
-        few outlier windows cannot move, widened by a floor (BAND_FACTOR x, + BAND_ADD_MS; + BAND_ERROR_ADD)."""
+        """What the baseline's requests looked like, window by window: the median window's p50, p99 and error
+        rate, widened by a floor (BAND_FACTOR x, + BAND_ADD_MS; + BAND_ERROR_ADD). A median of windows, so a
+        few outlier windows cannot move it; and a p50 limit besides, so that a fault which slows every
+        request is seen even when rare slow requests put one in most baseline windows."""
         sl = self.phase_slice("baseline")
-        if sl is None or sl.n == 0:
+        if sl is None or sl.requests == 0:
             return None
-        used = sl.n_w > 0
-        window_p99 = grouped_quantiles(sl.win, sl.lat, len(sl.durations), [0.99])[0][used]
-        window_errors = (sl.count_where(~sl.ok) / np.maximum(sl.n_w, 1))[used]
-        p99, err = float(np.median(window_p99)), float(np.median(window_errors))
+        real = sl.real
+        n_windows = len(sl.durations)
+        sent = np.bincount(sl.win[real], minlength=n_windows)
+        used = sent > 0
+        p50s, p99s = grouped_quantiles(sl.win[real], sl.lat[real], n_windows, [0.5, 0.99])
+        window_errors = (np.bincount(sl.win[real], weights=~sl.ok[real], minlength=n_windows) / np.maximum(sent, 1))
+        p50, p99 = float(np.median(p50s[used])), float(np.median(p99s[used]))
+        err = float(np.median(window_errors[used]))
         rate = sl.observed("throughput") or 0.0
         return {
+            "latency_p50_ms": max(p50 * BAND_FACTOR, p50 + BAND_ADD_MS),
             "latency_p99_ms": max(p99 * BAND_FACTOR, p99 + BAND_ADD_MS),
             "error_rate": min(1.0, err + BAND_ERROR_ADD),
             "empty_window_is_bad": rate * WINDOW_S >= STALL_MIN_ANSWERS,
-            "from": {"median_window_p99_ms": p99, "median_window_error_rate": err, "windows": int(used.sum())},
+            "from": {"median_window_p50_ms": p50, "median_window_p99_ms": p99, "median_window_error_rate": err,
+                     "windows": int(used.sum())},
         }
 
     def _window_states(self, start: float, stop: float, band: dict) -> tuple[np.ndarray, list[str]]:
@@ -49,18 +57,16 @@ class FaultRecovery:
         group = np.floor((self.t[lo:hi] - start) / WINDOW_S).astype(np.int64)
         counts = np.bincount(group, minlength=n)
         fails = np.bincount(group, weights=~self.ok[lo:hi], minlength=n)
-        p99 = grouped_quantiles(group, self.lat[lo:hi], n, [0.99])[0]
+        p50, p99 = grouped_quantiles(group, self.lat[lo:hi], n, [0.5, 0.99])
+        p50_limit = band.get("latency_p50_ms", math.inf)  # summaries written before the p50 limit existed
         with np.errstate(invalid="ignore", divide="ignore"):
             err = fails / counts
-            slow, failing = p99 > band["latency_p99_ms"], err > band["error_rate"]
+            slow, typical_slow = p99 > band["latency_p99_ms"], p50 > p50_limit
+            failing = err > band["error_rate"]
         empty = (counts == 0) & band["empty_window_is_bad"]
-        why = ["nothing sent or answered" if empty[i]
-               else f"p99 {format_value('latency.p99', p99[i])} over the band's "
-                    f"{format_value('latency.p99', band['latency_p99_ms'])}" if slow[i]
-               else f"error rate {format_value('error_rate', err[i])} over the band's "
-                    f"{format_value('error_rate', band['error_rate'])}" if failing[i] else ""
+        why = [_outside(empty[i], slow[i], typical_slow[i], failing[i], p50[i], p99[i], err[i], band)
                for i in range(n)]
-        good = np.where(counts > 0, ~slow & ~failing, not band["empty_window_is_bad"])
+        good = np.where(counts > 0, ~slow & ~typical_slow & ~failing, not band["empty_window_is_bad"])
         return good, why
 
     def faults(self) -> list[dict]:
@@ -145,3 +151,19 @@ def say_why_held(faults: list[dict], verdict: str) -> list[dict]:
             fault["note"] = ("left the baseline band, though every hypothesis held: their bounds are wider than "
                              "the band" + (f"; {fault['note']}" if fault.get("note") else ""))
     return faults
+
+
+def _outside(empty, slow, typical_slow, failing, p50, p99, err, band: dict) -> str:
+    """Why one window is outside the band, in words ("" when it is inside)."""
+    if empty:
+        return "nothing sent or answered"
+    if typical_slow:
+        return (f"p50 {format_value('latency.p50', p50)} over the band's "
+                f"{format_value('latency.p50', band['latency_p50_ms'])}")
+    if slow:
+        return (f"p99 {format_value('latency.p99', p99)} over the band's "
+                f"{format_value('latency.p99', band['latency_p99_ms'])}")
+    if failing:
+        return (f"error rate {format_value('error_rate', err)} over the band's "
+                f"{format_value('error_rate', band['error_rate'])}")
+    return ""
