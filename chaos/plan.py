@@ -310,6 +310,12 @@ def _with_probe_ports(target: TargetPlan, probes) -> TargetPlan:
     return replace(target, ports=[*target.ports, *sorted(set(missing))])
 
 
+def one_shot_targets(targets: list[TargetPlan]) -> set[str]:
+    """Targets another waits on to complete (a migration job): they run once and are gone."""
+    return {name for t in targets for name, condition in t.depends_on.items()
+            if condition == "service_completed_successfully"}
+
+
 def start_order(targets: list[TargetPlan]) -> list[TargetPlan]:
     """Targets in dependency order (dependencies first); a cycle is a spec problem caught earlier."""
     by_name = {t.name: t for t in targets}

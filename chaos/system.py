@@ -22,7 +22,7 @@ import docker.errors
 
 from chaos import images
 from chaos.errors import EnvironmentProblem
-from chaos.plan import LinkPlan, Plan, TargetPlan, start_order
+from chaos.plan import LinkPlan, Plan, TargetPlan, one_shot_targets, start_order
 from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient, ToxiproxyError
 
 MANAGED = "chaos.managed"
@@ -171,8 +171,7 @@ class System:
             if not target.attached:
                 self._wait_dependencies(target, health_timeout)
                 self._start_target(target)
-        one_shots = {d for t in self.plan.targets for d, c in t.depends_on.items()
-                     if c == "service_completed_successfully"}
+        one_shots = one_shot_targets(self.plan.targets)
         for target in self.plan.targets:
             if target.name not in one_shots and not target.attached and self._has_healthcheck(target):
                 self._wait_healthy(target.name, health_timeout)

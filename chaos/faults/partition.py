@@ -30,7 +30,7 @@ import docker.errors
 from chaos import images
 from chaos.errors import EnvironmentProblem
 from chaos.faults import FaultAdapter
-from chaos.plan import FaultPlan
+from chaos.plan import FaultPlan, one_shot_targets
 
 IPTABLES = ("iptables", "-w", "5")
 HELPER_TIMEOUT_S = 30
@@ -203,10 +203,12 @@ class PartitionFault(FaultAdapter):
 
 
 def started_containers(system) -> dict[str, str]:
-    """The targets the run started: attached containers are never changed, so never partitioned
-    (not even as "every other target" of an isolate)."""
+    """The targets the run started and that keep running: attached containers are never changed, so never
+    partitioned (not even as "every other target" of an isolate), and a one-shot job (a migration) has
+    finished, with no network left to cut."""
+    left_out = set(getattr(system, "attached", {})) | one_shot_targets(system.plan.targets)
     return {service: container_id for service, container_id in system.containers.items()
-            if service not in getattr(system, "attached", {})}
+            if service not in left_out}
 
 
 def network_of(system) -> Network:

@@ -169,3 +169,22 @@ def test_partition_problems_name_the_line_and_field(tmp_path):
         "(did you mean 'redis'?)",
         f"{tmp_path}/exp.yaml:21:5: faults[3].isolate: isolates every service: nobody is left on the other side",
     ]
+
+
+def test_a_finished_one_shot_job_and_an_attached_container_are_never_partitioned():
+    """A migration that others wait on to complete has exited: it has no network to cut, and an isolate's
+    "every other target" must not ask for its address (the notes sample's migrate job did)."""
+    from types import SimpleNamespace
+
+    from chaos.faults.partition import started_containers
+
+    def target(name, depends_on=None):
+        return SimpleNamespace(name=name, depends_on=depends_on or {})
+
+    plan = SimpleNamespace(targets=[target("db"), target("migrate", {"db": "service_healthy"}),
+                                    target("app", {"db": "service_healthy",
+                                                   "migrate": "service_completed_successfully"}),
+                                    target("cache")])
+    system = SimpleNamespace(plan=plan, containers={"db": "c1", "migrate": "c2", "app": "c3", "cache": "c4"},
+                             attached={"cache": ("net", "10.0.0.9")})
+    assert started_containers(system) == {"db": "c1", "app": "c3"}
