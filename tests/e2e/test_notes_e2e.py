@@ -30,6 +30,10 @@ def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(
     # leave its interval straddling 90 %; it must never deviate
     probe = {key: verdicts.pop(key) for key in list(verdicts) if key[0] == "the app says it is healthy again"}
     assert set(probe.values()) <= {"held", "inconclusive"}, probe
+    # recovery is judged from the revert's start, so it holds PostgreSQL's restart: its p99 may straddle 1 s on a
+    # busy machine (inconclusive), but must never deviate; every other check holds
+    latency = verdicts.pop(("notes answer fast once the database is back", "recovery"))
+    assert latency in {"held", "inconclusive"}, latency
     assert verdicts == {key: "held" for key in verdicts}, verdicts  # the load, baseline and recovery: all held
     assert ("notes written before the kill are read back after it", "recovery") in verdicts
     events = journal(run_dir)
