@@ -27,11 +27,16 @@ import pyarrow.parquet as pq
 from chaos import attribution
 from chaos.load_protocol import ARRIVALS_USER, COLUMNS, DEFAULT_TIMEOUT, SCENARIO_USER, TIMEOUT_ENV
 from chaos.rundir import SAMPLES_CSV, written_atomically
+from chaos.spans import WINDOW_S
 
 HERE = Path(__file__).parent
 RECORDER = HERE / "locust_recorder.py"
 ARRIVALS = HERE / "locust_arrivals.py"
 SCENARIO = HERE / "locust_scenario.py"
+WAITING_JSON = "requests-waiting.json"
+# A live rule counts a request as waiting once it has waited a whole window, as the analysis does: younger
+# ones would only add lower bounds near zero to the quantiles.
+WAITING_AFTER_S = WINDOW_S
 MASTER_PORT_WAIT = 60.0  # Locust imports gevent and its plugins first: seconds on a busy 2-core machine
 
 SCHEMA = pa.schema([
@@ -112,6 +117,11 @@ class LoadProcess:
     def samples_csv(self) -> Path:
         return self.run_dir / SAMPLES_CSV
 
+    @property
+    def waiting_json(self) -> Path:
+        """The requests still waiting for an answer, rewritten by Locust 4 times a second while the load runs."""
+        return self.run_dir / "logs" / WAITING_JSON
+
     def start(self) -> None:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -127,7 +137,8 @@ class LoadProcess:
             # Own process group, not the terminal's foreground one: a Ctrl-C reaches the harness only, which
             # stops Locust after reverting. Workers join the master's group so one killpg ends them all.
             self.process = subprocess.Popen(invocation.master, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**env, "CHAOS_SAMPLES_FILE": str(self.samples_csv)},
+                                            env={**env, "CHAOS_SAMPLES_FILE": str(self.samples_csv),
+                                                 "CHAOS_WAITING_FILE": str(self.waiting_json)},
                                             process_group=0, cwd=cwd)
             try:
                 commands = worker_commands(invocation, _wait_for_port(port_file, self.process)) if invocation.workers else []
@@ -161,6 +172,7 @@ class LoadProcess:
         _signal_group(self.process.pid, signal.SIGKILL)  # stray workers or children of the group, if any
         for worker in self.workers:
             worker.wait(5)
+        self.waiting_json.unlink(missing_ok=True)  # live state only: the samples hold every request now
         return self.process.returncode
 
 
@@ -195,6 +207,7 @@ class SampleTail:
     a newline; the rest waits for the next read."""
 
     path: Path
+    waiting_path: Path | None = None  # the load's list of requests still waiting (LoadProcess.waiting_json)
     keep_seconds: float = 60.0
     offset: int = 0
     rows: deque = field(default_factory=deque)  # (answered at, t_mono, latency_ms, success)
@@ -232,6 +245,29 @@ class SampleTail:
                   if answered >= now - seconds and sent >= sent_since]
         latencies = np.fromiter((lat for lat, _ in recent), float, len(recent))
         return latencies, np.fromiter((ok for _, ok in recent), bool, len(recent))
+
+    def waiting(self, now: float | None = None, sent_since: float = -math.inf,
+                at_least: float = WAITING_AFTER_S) -> np.ndarray:
+        """How long (ms) each request still waiting has waited, for those sent at or after ``sent_since`` and
+        waiting ``at_least`` seconds: a lower bound on its latency, known before its answer comes."""
+        pairs = _waiting_pairs(self.waiting_path)
+        if not len(pairs):
+            return np.empty(0)
+        now = time.monotonic() if now is None else now
+        sent, seen = pairs[:, 0], np.minimum(pairs[:, 1], now)
+        waits = seen - sent
+        return waits[(sent >= sent_since) & (waits >= at_least)] * 1000.0
+
+
+def _waiting_pairs(path: Path | None) -> np.ndarray:
+    """``[sent at, known to wait at]`` rows of the load's waiting list; none when there is no list (yet)."""
+    if path is None:
+        return np.empty((0, 2))
+    try:
+        pairs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not written yet, or gone with the load: nothing known to wait
+        return np.empty((0, 2))
+    return np.asarray(pairs, dtype=float).reshape(-1, 2)
 
 def last_record_end(data: bytes, quotes: int = 0) -> tuple[int, int]:
     """(length of the longest prefix of ``data`` made of whole CSV records, quotes in ``data``), given the

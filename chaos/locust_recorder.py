@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import functools
 import inspect
+import json
 import logging
 import os
 import time
@@ -41,6 +42,9 @@ WALL_MINUS_MONO = time.time() - time.monotonic()
 
 _rows: list[tuple] = []
 _state: dict = {}
+# Requests sent and not answered yet (token -> actual send time, monotonic). Locust tells of a request only
+# once it is answered, so without these a live abort rule would not see a stalled system until it answers.
+_waiting: dict[object, float] = {}
 
 
 @events.request.add_listener
@@ -76,12 +80,16 @@ def _wrap_request(session_class) -> None:
             # of the system. Once the load is stopping, no request is sent.
             raise StopUser()
         started = time.monotonic()
+        token = object()
+        _waiting[token] = started
         try:
             return original(self, *args, **kwargs)
         except GreenletExit as stopped:
             _record_no_answer(self, signature.bind_partial(self, *args, **kwargs).arguments, started)
             setattr(stopped, RECORDED, True)
             raise
+        finally:
+            _waiting.pop(token, None)
 
     request.chaos_wrapped = True
     session_class.request = request
@@ -142,10 +150,30 @@ def _flusher(environment) -> None:
         gevent.sleep(FLUSH_SECONDS)
         if not isinstance(environment.runner, WorkerRunner):
             _write(_take_rows())
+            _write_waiting()
         if parent and os.getppid() != parent:
             # The harness is gone (even SIGKILL): stop the load rather than hammer a system nobody watches.
             environment.runner.quit()
             return
+
+
+def _write_waiting() -> None:
+    """The requests still waiting, as ``[sent at, known to wait at]`` pairs (monotonic seconds), replaced whole in
+    ``CHAOS_WAITING_FILE``: a worker's are as of its last report, so a wait is never counted past what was seen."""
+    path = os.environ.get("CHAOS_WAITING_FILE")
+    if not path:
+        return
+    now = time.monotonic()
+    pairs = [[sent, now] for sent in _waiting.values()]
+    for seen_at, sent_times in _state.get("worker_waiting", {}).values():
+        pairs += [[sent, seen_at] for sent in sent_times]
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            json.dump(pairs, handle)
+        os.replace(partial, path)  # a reader never sees half a list
+    except OSError:
+        pass  # a full disk: the harness stops the run on its own check
 
 
 def _tell_master_port(environment) -> None:
@@ -203,6 +231,7 @@ def _stop_worker(environment, msg, **_kwargs):
 
 def _worker_stopped(environment, msg, **_kwargs):
     _write(msg.data or [])
+    _state.get("worker_waiting", {}).pop(msg.node_id, None)  # its waiting requests are rows now
     _state.setdefault("waiting", set()).discard(msg.node_id)
 
 
@@ -225,11 +254,14 @@ def _stop_workers_first(environment, **_kwargs):
 @events.report_to_master.add_listener
 def _ship(client_id, data, **_kwargs):
     data["chaos_rows"] = _take_rows()
+    data["chaos_waiting"] = [time.monotonic(), list(_waiting.values())]
 
 
 @events.worker_report.add_listener
 def _receive(client_id, data, **_kwargs):
     _write(data.get("chaos_rows") or [])
+    if data.get("chaos_waiting"):
+        _state.setdefault("worker_waiting", {})[client_id] = data["chaos_waiting"]
 
 
 @events.quit.add_listener

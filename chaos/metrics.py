@@ -117,6 +117,12 @@ class Metric:
         return not self.not_live
 
     @property
+    def counts_waiting(self) -> bool:
+        """A request still waiting has a latency of at least its wait so far: a live latency metric counts it (its
+        outcome is not known yet, so rates and throughput do not)."""
+        return self.name.startswith("latency.")
+
+    @property
     def short(self) -> str:
         """The name without its family: ``p99`` for ``latency.p99``."""
         return self.name.removeprefix("latency.")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import numpy as np
 
 from chaos import __version__
 from chaos.errors import ChaosError, EnvironmentProblem
@@ -186,7 +187,7 @@ class Runner:
         load = self.plan.load
         self.load = LoadProcess(load, self.system.edge_url(self.plan.edge.name), self.plan.duration + 5.0,
                                 self.run_dir, self.plan.seed)
-        self.tail = SampleTail(self.load.samples_csv)
+        self.tail = SampleTail(self.load.samples_csv, self.load.waiting_json)
         self.load.start()
         self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"], model=load["model"],
                             rate=load["rate"], workers=load["workers"], host=self.system.edge_url(self.plan.edge.name),
@@ -248,13 +249,11 @@ class Runner:
 
     def _status(self, elapsed: float, now: float) -> Status:
         window = next((w for w in self.plan.timeline if w.start <= elapsed < w.end), None)
-        recent = self.tail.recent(LIVE_WINDOW, now)
-        shown = {name: metrics.live_value(name, *recent, LIVE_WINDOW) or 0.0
+        shown = {name: metrics.live_value(name, *live_requests(self.tail, name, LIVE_WINDOW, now), LIVE_WINDOW) or 0.0
                  for name in ("throughput", "error_rate", "latency.p99")}
         hypotheses = []
         if window is not None:
             so_far = min(elapsed - window.start, self.tail.keep_seconds)
-            latencies, ok = self.tail.recent(so_far, now)
             for hypothesis in self.plan.steady_state:
                 if window.phase not in hypothesis["phases"]:
                     continue
@@ -262,7 +261,8 @@ class Runner:
                     probe_latencies, probe_ok = self.prober.recent(hypothesis["probe"], now - so_far)
                     value = metrics.live_value(hypothesis["metric"], probe_latencies, probe_ok, so_far)
                 else:
-                    value = metrics.live_value(hypothesis["metric"], latencies, ok, so_far)
+                    requests = live_requests(self.tail, hypothesis["metric"], so_far, now, now - so_far)
+                    value = metrics.live_value(hypothesis["metric"], *requests, so_far)
                 hypotheses.append((f"{hypothesis['name']}: {hypothesis['metric']}", _live_state(hypothesis, value)))
         return Status(elapsed=elapsed, total=self.plan.duration, phase=window.phase if window else None,
                       phase_left=(window.end - elapsed) if window else 0.0,
@@ -443,13 +443,25 @@ def broken_abort_rule(rules: list[dict], tail: SampleTail, now: float,
     ``sent_since``), is above its max (with the value observed), or None. Every metric the registry marks
     live is judged the way the analysis computes it."""
     for rule in rules:
-        latencies, ok = tail.recent(rule["for"], now, sent_since)
+        latencies, ok = live_requests(tail, rule["metric"], rule["for"], now, sent_since)
         if len(latencies) < ABORT_MIN_REQUESTS:
             continue
         observed = metrics.live_value(rule["metric"], latencies, ok, rule["for"])
         if observed is not None and observed > rule["max"]:
             return {**rule, "observed": observed}
     return None
+
+
+def live_requests(tail: SampleTail, metric: str, seconds: float, now: float,
+                  sent_since: float = -math.inf) -> tuple[np.ndarray, np.ndarray]:
+    """(latencies ms, success flags) a live ``metric`` is computed over: the requests answered in the last
+    ``seconds`` and, for a latency metric, each request still waiting at its wait so far. A system that stops
+    answering would otherwise look idle, not slow, until it answers again."""
+    latencies, ok = tail.recent(seconds, now, sent_since)
+    if not metrics.metric(metric).counts_waiting:
+        return latencies, ok
+    waits = tail.waiting(now, sent_since)
+    return np.concatenate([latencies, waits]), np.concatenate([ok, np.ones(len(waits), bool)])
 
 
 def _live_state(hypothesis: dict, value: float | None) -> str:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from chaos.load import SAMPLES_CSV, LoadProcess, samples_table
+from chaos.load import SAMPLES_CSV, LoadProcess, SampleTail, samples_table
 from chaos.load_protocol import NO_ANSWER
 
 ANSWERED = 20  # the server answers this many requests, then holds every later one without an answer
@@ -79,9 +79,10 @@ def load_spec(**changes) -> dict:
             "max_in_flight": 1000, "workers": 0, "scenario": scenario, "timeout": 30.0, **changes}
 
 
-def run_until_held(server: StallingServer, tmp_path, load: dict, held: int, stalled_for: float):
+def run_until_held(server: StallingServer, tmp_path, load: dict, held: int, stalled_for: float, seen: dict | None = None):
     """Runs the load until the server holds ``held`` requests for ``stalled_for`` seconds, then stops it as the
-    runner does (SIGTERM). Returns (samples, monotonic time of the stop, Locust's own request count)."""
+    runner does (SIGTERM). Returns (samples, monotonic time of the stop, Locust's own request count). Into
+    ``seen``: what the runner's live tail saw waiting just before the stop, and the waiting list after it."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     process = LoadProcess(load, server.url, 60, run_dir, seed=1)
@@ -93,8 +94,12 @@ def run_until_held(server: StallingServer, tmp_path, load: dict, held: int, stal
             assert time.monotonic() < deadline, f"the server held {server.held} request(s), expected {held}"
             time.sleep(0.05)
         stopped_at = time.monotonic()
+        if seen is not None:
+            seen["waits_ms"] = SampleTail(process.samples_csv, process.waiting_json).waiting(stopped_at)
     finally:
         process.stop()
+    if seen is not None:
+        seen["list_left"] = process.waiting_json.exists()
     stats = json.loads((run_dir / "logs" / "locust-stats.json").read_text())
     samples = samples_table(run_dir / SAMPLES_CSV).to_pandas()
     return samples, stopped_at, sum(entry["num_requests"] for entry in stats)
@@ -151,6 +156,18 @@ def test_a_workers_requests_still_waiting_reach_the_master(stalling_server, tmp_
     assert len(samples[samples["success"]]) == ANSWERED
     assert (waiting["latency_ms"] >= 2000 - 100).all()
     assert locust_requests == len(samples)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_live_tail_sees_requests_still_waiting_before_they_are_answered(stalling_server, tmp_path, workers):
+    """What a live abort rule reads while the system stalls: each held request with its wait so far (a worker's as
+    of its last report, every 3 s), though not one of them has an answer yet."""
+    seen: dict = {}
+    run_until_held(stalling_server, tmp_path, load_spec(users=3, workers=workers), held=3, stalled_for=3.5, seen=seen)
+    waits = seen["waits_ms"]
+    assert len(waits) == 3, waits
+    assert (waits >= 1000).all() and (waits <= 3500 + 500).all(), waits
+    assert not seen["list_left"]  # live state only: gone with the load
 
 
 PLAIN_LOCUSTFILE = """
