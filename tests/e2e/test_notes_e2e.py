@@ -12,9 +12,11 @@ from e2e_support import REPO, assert_every_fault_reverted, assert_nothing_left, 
 
 
 def shortened(text: str) -> str:
-    """The repository's experiment with shorter phases and absolute paths, written elsewhere."""
+    """The repository's experiment with a shorter baseline and absolute paths, written elsewhere. Its recovery keeps
+    its 20 s: recovery is judged from the revert's start, so it holds PostgreSQL's restart and the few requests
+    that fail in it; in 12 s one such failure among ~500 reads left the 1 % bound inside the interval (CI run)."""
     text = text.replace("../targets/", f"{REPO}/targets/").replace("dir: ../reports", "dir: reports")
-    return text.replace("baseline: 15s", "baseline: 10s").replace("recovery: 20s", "recovery: 12s")
+    return text.replace("baseline: 15s", "baseline: 10s")
 
 
 def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(tmp_path, docker_client):
@@ -30,11 +32,10 @@ def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(
     # leave its interval straddling 90 %; it must never deviate
     probe = {key: verdicts.pop(key) for key in list(verdicts) if key[0] == "the app says it is healthy again"}
     assert set(probe.values()) <= {"held", "inconclusive"}, probe
-    # recovery is judged from the revert's start, so it holds PostgreSQL's restart: its p99 may straddle 1 s on a
-    # busy machine (inconclusive), but must never deviate; every other check holds
-    latency = verdicts.pop(("notes answer fast once the database is back", "recovery"))
-    assert latency in {"held", "inconclusive"}, latency
+    # recovery is judged from the revert's start, so it holds PostgreSQL's restart: the experiment's recovery budgets
+    # leave room for the restart's few failures and waits; every check but the probe's holds
     assert verdicts == {key: "held" for key in verdicts}, verdicts  # the load, baseline and recovery: all held
+    assert ("most notes answer fast once the database is back", "recovery") in verdicts
     assert ("notes written before the kill are read back after it", "recovery") in verdicts
     events = journal(run_dir)
     assert_every_fault_reverted(events)
