@@ -16,7 +16,8 @@ from pathlib import Path, PurePath
 import pytest
 
 from chaos.errors import ChaosError, SpecError
-from chaos.results import CheckFailed, check_text, observed_text, planned_checks, threshold_text
+from chaos.hypotheses import planned_checks
+from chaos.results import CheckFailed, check_text, observed_text, threshold_text
 
 DEFAULT_GLOBS = ("experiments/*.yaml", "experiments/*.yml")
 
@@ -53,7 +54,7 @@ class ExperimentFile(pytest.File):
             raise self.CollectError(f"invalid experiment (nothing was started):\n{exc}") from None
         self.plan = make_plan(self.loaded, seed=options.seed)
         self.experiment = self.plan.experiment
-        checks = planned_checks(self.plan.steady_state)
+        checks = planned_checks(self.plan.steady_state, [window.phase for window in self.plan.timeline])
         both_bounds = {c.hypothesis for c in checks if c.op == ">="} & {c.hypothesis for c in checks if c.op == "<="}
         seen: dict[str, int] = {}
         for check in checks:

@@ -27,31 +27,6 @@ class CheckFailed(AssertionError):
 
 # ---------------------------------------------------------------- planned checks and failure text
 
-@dataclass(frozen=True)
-class PlannedCheck:
-    """One check a hypothesis makes: the same order as ``analysis`` lists them in a summary."""
-
-    index: int
-    hypothesis: str
-    metric: str
-    phase: str
-    op: str
-    threshold: float
-    request: str | None
-    entry: int  # index of its hypothesis in steady_state
-
-
-def planned_checks(steady_state: list[dict]) -> list[PlannedCheck]:
-    out = []
-    for position, entry in enumerate(steady_state):
-        bounds = [(op, entry.get(key)) for op, key in (("<=", "max"), (">=", "min")) if entry.get(key) is not None]
-        for phase in entry.get("phases") or []:
-            for op, threshold in bounds:
-                out.append(PlannedCheck(len(out), str(entry.get("name") or entry["metric"]), entry["metric"], phase,
-                                        op, float(threshold), (entry.get("filter") or {}).get("name"), position))
-    return out
-
-
 def observed_text(check: dict) -> str:
     metric = check["metric"]
     text = format_value(metric, check.get("observed"))

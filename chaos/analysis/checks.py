@@ -8,6 +8,7 @@ from __future__ import annotations
 from chaos import metrics
 from chaos.analysis.slices import MIN_WINDOWS, PhaseSlice
 from chaos.analysis.verdict import check_reason
+from chaos.hypotheses import PlannedCheck, planned_checks
 from chaos.metrics import METRICS, describe
 from chaos.stats import proportion_ci
 
@@ -16,33 +17,22 @@ class PhaseChecks:
     """Mixed into ``Analysis``: the plan's ``steady_state`` entries as checks."""
 
     def checks(self) -> list[dict]:
-        out = []
-        for entry in self.plan.get("steady_state") or []:
-            phases = entry.get("phases") or [p for p in self.phase_names if p != "warmup"]
-            bounds = [(op, entry.get(key)) for op, key in (("<=", "max"), (">=", "min"))
-                      if entry.get(key) is not None]
-            weight = float(entry.get("weight", 1.0) if entry.get("weight") is not None else 1.0)
-            share = weight / max(1, len(phases) * len(bounds))
-            name_filter = (entry.get("filter") or {}).get("name")
-            for phase in phases:
-                for op, threshold in bounds:
-                    check = self._check(entry, phase, op, float(threshold), name_filter)
-                    check["weight"] = share
-                    out.append(check)
-        return out
+        return [self._check(planned) for planned in planned_checks(self.plan.get("steady_state"), self.phase_names)]
 
-    def _check(self, entry: dict, phase: str, op: str, threshold: float, name_filter) -> dict:
-        metric = entry.get("metric", "")
+    def _check(self, planned: PlannedCheck) -> dict:
+        metric, phase, op, threshold = planned.metric, planned.phase, planned.op, planned.threshold
+        name_filter = planned.request
         check = {
-            "hypothesis": str(entry.get("name") or metric), "metric": metric, "phase": phase,
+            "hypothesis": planned.hypothesis, "metric": metric, "phase": phase,
             "filter": name_filter, "op": op, "threshold": threshold,
             "observed": None, "ci_low": None, "ci_high": None, "verdict": "inconclusive",
             "samples": 0, "waiting": 0, "windows": 0, "evidence": None, "reason": "", "stall": None,
+            "weight": planned.weight,
         }
         if metric not in METRICS:
             check["reason"] = f"unknown metric {metric!r}"
             return check
-        probe = entry.get("probe")
+        probe = planned.probe
         if probe:
             check["filter"] = name_filter = f"probe {probe}"
             sl = self.probe_analysis().phase_slice(phase, probe) if self.run.probes is not None else None

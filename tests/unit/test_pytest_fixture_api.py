@@ -13,7 +13,8 @@ from fakerun import make_run
 from chaos import analysis
 from chaos.faults import FaultAdapter
 from chaos.plan import make_system_plan
-from chaos.results import CheckFailed, LoadResult, Measured, ResultPolicy, check_text, planned_checks
+from chaos.hypotheses import planned_checks
+from chaos.results import CheckFailed, LoadResult, Measured, ResultPolicy, check_text
 from chaos.spec import load_compose
 from chaos.testkit import RunningSystem, SystemSpec, UsageProblem, slug_for, seed_for
 
