@@ -37,6 +37,7 @@ from chaos.spec.link_faults import Bandwidth, Down, Latency, LatencyRamp, LimitD
 from chaos.spec.container_faults import CRASH_LOOP_MIN_EVERY, ContainerFault, Cpu, CrashLoop, FREEZING_SIGNALS, Kill, LABEL, MEMORY_MIN_BYTES, Memory, Pause, ResourceFault, Restart, Signal, Stop, TargetedFault, parse_signal  # noqa: F401
 from chaos.spec.service_faults import ClockRate, ClockSkew, DRIFT_MAX_UPDATES, DRIFT_STEP, Groups, Partition, STROBE_MIN_PERIOD, SignedDuration, Strobe, service_fault_problems  # noqa: F401
 from chaos.spec.steady_state import AbortRule, CommandProbe, ContainerProbe, DEFAULT_ABORT, HttpProbe, Hypothesis, Probe, ProbeSpec, PythonProbe, TcpProbe  # noqa: F401
+from chaos.spec.experiment import Experiment, FAULT_MODELS, FAULT_TYPES, Fault, Phases, Report  # noqa: F401
 
 
 
@@ -53,11 +54,6 @@ from chaos.spec.steady_state import AbortRule, CommandProbe, ContainerProbe, DEF
 # ---- phases, faults, hypotheses, abort rules -----------------------------------------------
 
 
-class Phases(Strict):
-    warmup: Duration = 5.0
-    baseline: Duration = 20.0
-    recovery: Duration = 20.0
-
 
 
 
@@ -73,47 +69,15 @@ class Phases(Strict):
 
 
 
-FAULT_MODELS = (Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew)
-Fault = Annotated[
-    Union[Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew],
-    Field(discriminator="type"),
-]
-FAULT_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down",
-               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew")
-
-
-
-
-class Report(Strict):
-    dir: str = "reports"
-    formats: list[Literal["html", "md", "junit", "json"]] = Field(default_factory=lambda: ["html", "md", "junit", "json"])
 
 
 
 
 
-class Experiment(Strict):
-    name: str
-    description: str = ""
-    secrets: list[str] = Field(default_factory=list, description="names of variables whose values are secret")
-    targets: Targets
-    links: list[LinkText] = Field(default_factory=list)
-    load: Load
-    phases: Phases = Field(default_factory=Phases)
-    faults: list[Fault] = Field(default_factory=list)
-    probes: list[Probe] = Field(default_factory=list)
-    steady_state: list[Hypothesis] = Field(default_factory=list)
-    abort: list[AbortRule] = Field(default_factory=lambda: [AbortRule(**rule) for rule in DEFAULT_ABORT])
-    report: Report = Field(default_factory=Report)
 
-    @field_validator("name")
-    @classmethod
-    def _name_shape(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError("use lower-case letters, digits, '-', '_' or '.' (it names the report directory)")
-        return value
+
+
+
 
 
 # ---- loading -----------------------------------------------------------------------------
