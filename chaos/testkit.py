@@ -30,7 +30,7 @@ from chaos.errors import ChaosError, EnvironmentProblem, SpecError
 from chaos.faults import FaultAdapter
 from chaos.journal import Journal
 from chaos.links import Link, canonical
-from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
+from chaos.plan import FaultPlan, Plan, scenario_request, make_plan, make_system_plan
 from chaos.results import LoadResult, ResultPolicy
 from chaos.signals import shielded
 
@@ -753,7 +753,7 @@ class Chaos:
             raise UsageProblem(f"load: {problems}") from None
         section = model.model_dump(by_alias=False)
         section["locustfile"] = str(Path(model.locustfile).resolve()) if model.locustfile else None
-        section["scenario"] = [_scenario_request(r) for r in model.scenario] if model.scenario else None
+        section["scenario"] = [scenario_request(r) for r in model.scenario] if model.scenario else None
         return section
 
     # -- expectations and the end
