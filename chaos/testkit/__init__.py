@@ -33,6 +33,7 @@ from chaos.links import Link, canonical
 from chaos.plan import FaultPlan, Plan, scenario_request, make_plan, make_system_plan
 from chaos.results import LoadResult, ResultPolicy
 from chaos.signals import shielded
+from chaos.testkit.usage import UsageProblem  # noqa: F401
 
 DEPENDENCIES = "dependencies"
 SCOPES = ("session", "module")
@@ -41,11 +42,6 @@ DEFAULT_MAX_LOAD = 600.0
 SYSTEM_EVENTS = ("target_started", "link_created", "system_healthy", "system_attached")
 
 
-class UsageProblem(ChaosError):
-    """The test asked for something the system cannot do (a link it does not route, a load with no
-    locustfile): a mistake in the test, told in one sentence."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- describing a system
