@@ -36,6 +36,7 @@ from chaos.signals import shielded
 from chaos.testkit.usage import UsageProblem  # noqa: F401
 from chaos.testkit.system_spec import DEPENDENCIES, ResolvedSystem, SCOPES, SystemSpec  # noqa: F401
 from chaos.testkit.pool import RunningSystem, SystemPool, engine, image_exposed_ports  # noqa: F401
+from chaos.testkit.rundirs import new_run_dir_for, seed_for, slug_for  # noqa: F401
 
 FIRST_SAMPLE_TIMEOUT = 60.0
 DEFAULT_MAX_LOAD = 600.0
@@ -661,37 +662,6 @@ def _merge_samples(parts: list[Path], target: Path) -> int:
 
 # ---------------------------------------------------------------- run dirs
 
-def slug_for(nodeid: str) -> str:
-    """A folder name for a test: ``tests/test_shop.py::test_slow_redis[v2]`` -> ``test_shop-test_slow_redis-v2``."""
-    path, _, rest = nodeid.partition("::")
-    stem = Path(path).stem
-    text = f"{stem}-{rest}" if rest else stem
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:100] or "test"
-
-
-def seed_for(nodeid: str) -> int:
-    """Stable per test, so a report re-rendered later is identical."""
-    return zlib.crc32(nodeid.encode()) & 0x7FFFFFFF
-
-
-def new_run_dir_for(report_dir: Path, nodeid: str) -> Path:
-    from chaos.plan import new_run_id
-
-    folder = Path(report_dir) / slug_for(nodeid)
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        run_dir = folder / new_run_id()
-        try:
-            run_dir.mkdir()
-            break
-        except FileExistsError:
-            continue
-    latest = folder / "latest"
-    temporary = folder / f".latest-{os.getpid()}"
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(run_dir.name)
-    temporary.replace(latest)
-    return run_dir
 
 
 __all__ = ["Chaos", "DEPENDENCIES", "FaultContext", "LoadRun", "RunningSystem", "SystemPool", "SystemSpec",
