@@ -159,7 +159,7 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
         load={
             "locustfile": str(loaded.path(exp.load.locustfile)) if exp.load.locustfile else None,
             "user_classes": list(exp.load.user_classes),
-            "scenario": [_scenario_request(r) for r in exp.load.scenario] if exp.load.scenario else None,
+            "scenario": [scenario_request(r) for r in exp.load.scenario] if exp.load.scenario else None,
             "users": exp.load.users,
             "spawn_rate": exp.load.spawn_rate,
             "model": exp.load.model,
@@ -195,7 +195,8 @@ def make_system_plan(name: str, services: dict[str, spec.Service], links: list[s
                 **project_resources(project))
 
 
-def _scenario_request(request: spec.ScenarioRequest) -> dict:
+def scenario_request(request: spec.ScenarioRequest) -> dict:
+    """One scenario request as the plan (and the process that runs Locust) holds it: its name and statuses filled in."""
     return {"method": request.method, "path": request.path, "name": request.name or f"{request.method} {request.path}",
             "weight": request.weight, "expect": request.statuses(), "headers": dict(request.headers),
             "json": request.json_body}

@@ -1,396 +1,33 @@
-"""Chaos inside ordinary Python tests: a system started once and shared, fault contexts that always
-revert, load in Locust's own process, results judged like YAML hypotheses, a run dir and a report
-per test.
-
-This is the interactive counterpart of ``runner.py`` and, like it, the only place here with side
-effects (through ``system``, ``faults`` and ``load``). The pytest plugin wires it into fixtures;
-nothing in this module imports pytest, and nothing imports Locust or gevent.
-
-Links: a fault on ``api -> redis`` needs a Toxiproxy in that path, and ambassadors exist only for
-the links the system was started with. ``SystemSpec.links`` says which: by default
-``("dependencies",)``, every ``depends_on`` edge of the compose file, to every port its target
-publishes or its image exposes, plus the edge link ``load -> service:port`` that load drives.
-"""
+"""What the ``chaos`` fixture hands one test (``Chaos``): faults as contexts that always revert, loads
+in Locust's own process with phases that follow the faults, waits, and at the end a run dir with
+journal, samples and reports."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import re
-import signal
 import threading
 import time
-import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from chaos import __version__, compose, ledger, spec
-from chaos.errors import ChaosError, EnvironmentProblem, SpecError
+from chaos import __version__, ledger, spec
+from chaos.errors import EnvironmentProblem
 from chaos.faults import FaultAdapter
 from chaos.journal import Journal
-from chaos.links import Link, canonical
-from chaos.plan import FaultPlan, Plan, _scenario_request, make_plan, make_system_plan
+from chaos.links import Link
+from chaos.plan import FaultPlan, Plan, scenario_request
 from chaos.results import LoadResult, ResultPolicy
 from chaos.signals import shielded
+from chaos.testkit.load_results import load_result, merge_samples
+from chaos.testkit.pool import RunningSystem
+from chaos.testkit.usage import UsageProblem
 
-DEPENDENCIES = "dependencies"
-SCOPES = ("session", "module")
+
 FIRST_SAMPLE_TIMEOUT = 60.0
 DEFAULT_MAX_LOAD = 600.0
-SYSTEM_EVENTS = ("target_started", "link_created", "system_healthy", "system_attached")
 
-
-class UsageProblem(ChaosError):
-    """The test asked for something the system cannot do (a link it does not route, a load with no
-    locustfile): a mistake in the test, told in one sentence."""
-
-    exit_code = 2
-
-
-# ---------------------------------------------------------------- describing a system
-
-@dataclass(frozen=True)
-class SystemSpec:
-    """Which targets to start, which links to route through Toxiproxy, and load defaults.
-
-    Build one with ``SystemSpec.from_compose(...)`` or ``SystemSpec.from_experiment(...)``; relative
-    paths are taken from the current directory at that moment (pass ``base=`` to change that).
-    Equal specs share one running system."""
-
-    compose: str | None = None
-    experiment: str | None = None
-    links: tuple[str, ...] = (DEPENDENCIES,)
-    edge: str | None = None
-    variables: tuple[tuple[str, str], ...] = ()
-    locustfile: str | None = None
-    user_classes: tuple[str, ...] = ()
-    name: str | None = None
-    scope: str | None = None
-
-    @classmethod
-    def from_compose(cls, compose: str | Path, *, links=(DEPENDENCIES,), edge: str | None = None,
-                     variables: dict[str, str] | None = None, locustfile: str | Path | None = None,
-                     user_classes=(), name: str | None = None, scope: str | None = None,
-                     base: str | Path | None = None) -> "SystemSpec":
-        """Targets from a compose file. ``links``: ``"from -> to:port"`` strings and/or ``"dependencies"``
-        (every depends_on edge); ``edge``: the ``service:port`` that load drives (default: the one
-        service nobody depends on, when it has a single port)."""
-        root = Path(base) if base else Path.cwd()
-        links = (links,) if isinstance(links, str) else tuple(links)
-        return cls(compose=str((root / compose).resolve()), links=links, edge=edge,
-                   variables=tuple(sorted((variables or {}).items())),
-                   locustfile=str((root / locustfile).resolve()) if locustfile else None,
-                   user_classes=tuple(user_classes), name=name, scope=_scope(scope))
-
-    @classmethod
-    def from_experiment(cls, experiment: str | Path, *, links=(), variables: dict[str, str] | None = None,
-                        name: str | None = None, scope: str | None = None,
-                        base: str | Path | None = None) -> "SystemSpec":
-        """Targets, links, edge and load (locustfile, users) of an experiment file; its faults,
-        phases and hypotheses are not used. ``links`` adds links to the experiment's own."""
-        root = Path(base) if base else Path.cwd()
-        links = (links,) if isinstance(links, str) else tuple(links)
-        return cls(experiment=str((root / experiment).resolve()), links=links,
-                   variables=tuple(sorted((variables or {}).items())), name=name, scope=_scope(scope))
-
-    def resolve(self, exposed_ports=lambda image: []) -> "ResolvedSystem":
-        """Read the files and fix the links. ``exposed_ports(image)`` lists ports an image exposes
-        (Docker knows; tests pass a stub). Raises SpecError or UsageProblem."""
-        variables = dict(self.variables)
-        load: dict = {}
-        if self.experiment:
-            loaded = spec.load_experiment(self.experiment, variables)
-            services, experiment, project = loaded.services, loaded.experiment, loaded.compose_project
-            explicit, edge = list(experiment.links), self.edge or experiment.load.target
-            load = make_plan(loaded).load
-            name = self.name or experiment.name
-        elif self.compose:
-            env = {**os.environ, **variables}
-            project = compose.read_project([self.compose], env)
-            services = spec.compose_services(project)
-            explicit, edge = [], self.edge
-            name = self.name or Path(self.compose).parent.name
-            if self.locustfile:
-                load = {"locustfile": self.locustfile, "user_classes": list(self.user_classes)}
-        else:
-            raise UsageProblem("a SystemSpec needs a compose file or an experiment file")
-        links = explicit + [link for entry in self.links for link in _expand(entry, services, exposed_ports)]
-        edge = edge or _inferred_edge(services, exposed_ports)
-        if edge:
-            links.append(str(Link.edge(edge)))
-        links = list(dict.fromkeys(canonical(link) for link in links))
-        _check_links(links, services)
-        return ResolvedSystem(_label_safe(name), services, links, edge, load, project)
-
-
-@dataclass
-class ResolvedSystem:
-    name: str
-    services: dict[str, spec.Service]
-    links: list[str]
-    edge: str | None
-    load: dict  # defaults for chaos.load(): locustfile, user_classes, users, ...
-    project: object = None  # chaos.compose.Project: its volumes, networks, secrets and configs
-
-
-def _scope(scope: str | None) -> str | None:
-    if scope is not None and scope not in SCOPES:
-        raise UsageProblem(f"scope {scope!r}: use one of {', '.join(SCOPES)}")
-    return scope
-
-
-def _ports(service: spec.Service, exposed_ports) -> list[int]:
-    return list(dict.fromkeys(service.container_ports() + list(exposed_ports(service.image))))
-
-
-def _expand(entry: str, services: dict[str, spec.Service], exposed_ports) -> list[str]:
-    if entry != DEPENDENCIES:
-        try:
-            Link.parse(entry)
-        except ValueError:
-            raise UsageProblem(f"link {entry!r} is not 'from -> to:port' (e.g. 'api -> redis:6379') "
-                               f"nor {DEPENDENCIES!r}") from None
-        return [entry]
-    links = []
-    for name, service in services.items():
-        for dependency in service.dependencies():
-            ports = _ports(services[dependency], exposed_ports)
-            links += [str(Link(name, dependency, port)) for port in ports]
-    return links
-
-
-def _inferred_edge(services: dict[str, spec.Service], exposed_ports) -> str | None:
-    """The one service that nothing depends on, if it has exactly one port: what clients talk to."""
-    depended = {d for s in services.values() for d in s.dependencies()}
-    tops = [name for name in services if name not in depended]
-    if len(tops) == 1:
-        ports = _ports(services[tops[0]], exposed_ports)
-        if len(ports) == 1:
-            return f"{tops[0]}:{ports[0]}"
-    return None
-
-
-def _check_links(links: list[str], services: dict[str, spec.Service]) -> None:
-    problems = []
-    for text in links:
-        link = Link.parse(text)
-        if not link.is_edge and link.source not in services:
-            problems.append(f"link {text!r}: {link.source!r} is not a service (services: {', '.join(services)})")
-        if link.target not in services:
-            problems.append(f"link {text!r}: {link.target!r} is not a service (services: {', '.join(services)})")
-    if problems:
-        raise UsageProblem("; ".join(problems))
-
-
-def _label_safe(name: str) -> str:
-    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.")[:60] or "system"
-
-
-# ---------------------------------------------------------------- running systems
-
-@dataclass
-class RunningSystem:
-    """A started (or adopted) system: what tests and fault contexts reach it through."""
-
-    resolved: ResolvedSystem
-    system: object  # chaos.system.System
-    events: list[dict]  # what starting it journaled: copied into each test's journal
-    reused: bool = False
-
-    def __repr__(self) -> str:
-        return f"<system {self.name} run {self.run_id}{' (reused)' if self.reused else ''}: {', '.join(self.services)}>"
-
-    @property
-    def plan(self) -> Plan:
-        return self.system.plan
-
-    @property
-    def run_id(self) -> str:
-        return self.plan.run_id
-
-    @property
-    def name(self) -> str:
-        return self.plan.experiment
-
-    @property
-    def services(self) -> list[str]:
-        return [t.name for t in self.plan.targets]
-
-    @property
-    def links(self) -> list[str]:
-        return [link.name for link in self.plan.links]
-
-    @property
-    def edge_url(self) -> str:
-        if not any(link.is_edge for link in self.plan.links):
-            raise UsageProblem(f"system {self.name} has no edge link, so there is nothing to drive load "
-                               f"at: give SystemSpec(edge='service:port') or chaos_edge in the pytest configuration")
-        return self.system.edge_url()
-
-    def url(self, service: str, port: int | None = None) -> str:
-        """``http://127.0.0.1:<host port>`` of a target port published on loopback."""
-        target = next((t for t in self.plan.targets if t.name == service), None)
-        if target is None:
-            raise UsageProblem(f"{service!r} is not a service of {self.name} (services: {', '.join(self.services)})")
-        if port is None:
-            if len(target.ports) != 1:
-                raise UsageProblem(f"service {service} publishes ports {target.ports}: name one")
-            port = target.ports[0]
-        return f"http://127.0.0.1:{self.system.published(service, port)}"
-
-    def link(self, source: str, target: str, port: int | None = None) -> str:
-        """The routed link ``source -> target[:port]``, or a UsageProblem saying how to route it."""
-        if ":" in target and port is None:
-            target, port_text = target.rsplit(":", 1)
-            port = int(port_text)
-        found = [link for link in self.plan.links if link.source == source and link.target == target
-                 and (port is None or link.port == int(port))]
-        if len(found) == 1:
-            return found[0].name
-        wanted = f"{source} -> {target}" + (f":{port}" if port is not None else "")
-        if not found:
-            raise UsageProblem(f"link {wanted} is not routed through Toxiproxy in system {self.name} "
-                               f"(routed: {', '.join(self.links) or 'none'}); add it to SystemSpec(links=[...]) "
-                               f"or chaos_links in the pytest configuration")
-        raise UsageProblem(f"{wanted} matches several links ({', '.join(f.name for f in found)}): give port=")
-
-
-def engine():
-    from chaos.system import engine as docker_engine
-
-    return docker_engine()
-
-
-def image_exposed_ports(client):
-    def exposed(image: str) -> list[int]:
-        try:
-            config = client.images.get(image).attrs.get("Config") or {}
-        except Exception:  # noqa: BLE001 - a missing image exposes nothing; starting it will say so
-            return []
-        return sorted(int(key.split("/")[0]) for key, _ in (config.get("ExposedPorts") or {}).items()
-                      if key.endswith("/tcp"))
-
-    return exposed
-
-
-class SystemPool:
-    """Running systems, one per (spec, owner): owner ``session`` or a module's node id. Systems are
-    removed when their owner ends (``release``) and at ``close``, unless kept; a reused system is
-    adopted, never started nor removed."""
-
-    def __init__(self, keep: bool = False, reuse: str | None = None, worker: str | None = None):
-        self.keep, self.reuse, self.worker = keep, reuse, worker
-        self.systems: dict[tuple, RunningSystem] = {}
-        self.failures: dict[tuple, BaseException] = {}
-        self.kept: list[RunningSystem] = []
-        self._client = None
-        self._previous_sigterm = None
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = engine()
-        return self._client
-
-    def acquire(self, system_spec: SystemSpec, owner: str = "session") -> RunningSystem:
-        key = (system_spec, owner)
-        if key in self.failures:  # a system that failed to start fails every test that wants it, fast
-            raise self.failures[key]
-        if key not in self.systems:
-            try:
-                self.systems[key] = self._start(system_spec)
-            except (ChaosError, SpecError) as exc:
-                self.failures[key] = exc
-                raise
-        return self.systems[key]
-
-    def release(self, owner: str) -> None:
-        self._stop_all([k for k in self.systems if k[1] == owner])
-
-    def close(self) -> None:
-        try:
-            self._stop_all(list(self.systems))
-        finally:
-            self._restore_sigterm()
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-    def _stop_all(self, keys: list[tuple]) -> None:
-        """Every system goes, even if removing an earlier one failed (that failure is raised after)."""
-        errors = []
-        for key in keys:
-            try:
-                self._stop(self.systems.pop(key))
-            except Exception as exc:  # noqa: BLE001 - the others must still be removed
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def _start(self, system_spec: SystemSpec) -> RunningSystem:
-        from chaos.system import System
-
-        resolved = system_spec.resolve(image_exposed_ports(self.client))
-        name = f"{resolved.name}-{self.worker}" if self.worker else resolved.name
-        events: list[dict] = []
-
-        def record(event: str, **fields) -> None:
-            events.append({"event": event, **fields})
-
-        if self.reuse:
-            plan = make_system_plan(name, resolved.services, resolved.links, run_id=self.reuse,
-                                    project=resolved.project)
-            system = System(plan, self.client, on_event=record)
-            ledger.register(plan.run_id, None, what="pytest system (reused)")  # in use: `chaos clean` leaves it
-            system.attach()
-            return RunningSystem(resolved, system, events, reused=True)
-        draft = System(make_system_plan(name, resolved.services, [], project=resolved.project), self.client,
-                       on_event=record)
-        missing = draft.build_missing()
-        if missing:
-            raise EnvironmentProblem(f"image(s) not found: {', '.join(missing)} (run `make setup`, or build them)")
-        if DEPENDENCIES in system_spec.links:  # the images exist now: the ports they expose count
-            resolved = system_spec.resolve(image_exposed_ports(self.client))
-        plan = make_system_plan(name, resolved.services, resolved.links, project=resolved.project)
-        system = System(plan, self.client, on_event=record)
-        self._install_sigterm()
-        ledger.register(plan.run_id, None, what="pytest system")  # before it starts: `chaos clean` leaves it alone
-        try:
-            system.up()
-        except BaseException:
-            system.down()
-            ledger.unregister(plan.run_id)
-            raise
-        return RunningSystem(resolved, system, events)
-
-    def _stop(self, running: RunningSystem) -> None:
-        if running.reused:
-            for proxy in running.system.proxies.values():
-                proxy.client.close()
-        elif self.keep:
-            self.kept.append(running)
-        else:
-            running.system.down()
-        ledger.unregister(running.run_id)  # kept or reused: no owner any more (`chaos clean --run ID` removes it)
-
-    # SIGTERM (CI cancelling a job) would kill pytest with no teardown: while systems run it
-    # becomes KeyboardInterrupt, so contexts revert and fixtures remove what they started.
-    def _install_sigterm(self) -> None:
-        if self._previous_sigterm is None and threading.current_thread() is threading.main_thread():
-            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
-
-    def _restore_sigterm(self) -> None:
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
-
-
-def _sigterm_to_interrupt(signum, frame):
-    raise KeyboardInterrupt("SIGTERM")
-
-
-# ---------------------------------------------------------------- one test
 
 class FaultContext:
     """One fault, injected on ``__enter__`` (or ``inject()``) and reverted on ``__exit__`` (or
@@ -753,7 +390,7 @@ class Chaos:
             raise UsageProblem(f"load: {problems}") from None
         section = model.model_dump(by_alias=False)
         section["locustfile"] = str(Path(model.locustfile).resolve()) if model.locustfile else None
-        section["scenario"] = [_scenario_request(r) for r in model.scenario] if model.scenario else None
+        section["scenario"] = [scenario_request(r) for r in model.scenario] if model.scenario else None
         return section
 
     # -- expectations and the end
@@ -787,7 +424,7 @@ class Chaos:
         if not self.active:  # a fault that could not be reverted stays registered for `chaos clean`
             ledger.unregister(self.run_id)
         self._write_plan()
-        _merge_samples([load.parquet for load in self.loads], self.run_dir / "samples.parquet")
+        merge_samples([load.parquet for load in self.loads], self.run_dir / "samples.parquet")
         from chaos.report import render_all
 
         written = render_all(self.run_dir, formats=self.formats, seed=self.seed, secrets=self.secret_values)
@@ -937,100 +574,5 @@ class LoadRun:
         if self._result is None:
             if self.ended_seq is None:
                 raise UsageProblem("the load is still running: its result is ready when the with-block ends")
-            self._result = _load_result(self)
+            self._result = load_result(self)
         return self._result
-
-
-def _load_result(load: LoadRun) -> LoadResult:
-    """The load's own slice of the test: its events (and faults active when it started), its samples,
-    phase names as the test says them, judged by ``analysis`` in memory."""
-    import pandas as pd
-
-    from chaos.analysis import Run
-
-    chaos = load.chaos
-    records = chaos.records
-    inside = [r for r in records if load.started_seq <= r["seq"] <= load.ended_seq]
-    active_before = _active_at(records, load.started_seq)
-    carried = [r for r in records if r["seq"] < load.started_seq and
-               (r["event"] in SYSTEM_EVENTS or r["event"] == "run_started"
-                or (r.get("fault_id") in active_before and r["event"] in ("fault_ledgered", "fault_injected")))]
-    plain = {name: base for base, name in load.names.items()}
-    events = [({**r, "phase": plain.get(r["phase"], r["phase"])} if "phase" in r else r) for r in carried + inside]
-    end = next(r for r in inside if r["seq"] == load.ended_seq)
-    events.append({**end, "event": "load_stopped", "seq": end["seq"] + 0.5})
-    events.append({**end, "event": "run_ended", "outcome": "completed", "error": None, "seq": end["seq"] + 0.6})
-    touched = {r.get("fault_id") for r in events if r.get("fault_id")}
-    plan = {"experiment": chaos.name, "run_id": chaos.run_id, "seed": chaos.seed, "description": chaos.description,
-            "faults": [_fault_json(f.plan) for f in chaos.faults if f.id in touched], "steady_state": [],
-            "load": load.section, "targets": []}
-    samples = pd.read_parquet(load.parquet).sort_values("t_mono", kind="stable").reset_index(drop=True)
-    run = Run(plan=plan, events=events, samples=samples, run_dir=load.dir)
-    return LoadResult(run, chaos.seed, phase_names=dict(load.names), policy=chaos.policy)
-
-
-def _active_at(records: list[dict], seq: int) -> set[str]:
-    active: set[str] = set()
-    for record in records:
-        if record["seq"] >= seq:
-            break
-        if record["event"] == "fault_injected":
-            active.add(record["fault_id"])
-        elif record["event"] == "fault_reverted":
-            active.discard(record["fault_id"])
-    return active
-
-
-def _fault_json(plan: FaultPlan) -> dict:
-    return asdict(plan)
-
-
-def _merge_samples(parts: list[Path], target: Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from chaos.load import SCHEMA
-
-    tables = [pq.read_table(p) for p in parts if p.exists()]
-    table = pa.concat_tables([t.cast(SCHEMA) for t in tables]) if tables else SCHEMA.empty_table()
-    pq.write_table(table, target)
-    return table.num_rows
-
-
-# ---------------------------------------------------------------- run dirs
-
-def slug_for(nodeid: str) -> str:
-    """A folder name for a test: ``tests/test_shop.py::test_slow_redis[v2]`` -> ``test_shop-test_slow_redis-v2``."""
-    path, _, rest = nodeid.partition("::")
-    stem = Path(path).stem
-    text = f"{stem}-{rest}" if rest else stem
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:100] or "test"
-
-
-def seed_for(nodeid: str) -> int:
-    """Stable per test, so a report re-rendered later is identical."""
-    return zlib.crc32(nodeid.encode()) & 0x7FFFFFFF
-
-
-def new_run_dir_for(report_dir: Path, nodeid: str) -> Path:
-    from chaos.plan import new_run_id
-
-    folder = Path(report_dir) / slug_for(nodeid)
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        run_dir = folder / new_run_id()
-        try:
-            run_dir.mkdir()
-            break
-        except FileExistsError:
-            continue
-    latest = folder / "latest"
-    temporary = folder / f".latest-{os.getpid()}"
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(run_dir.name)
-    temporary.replace(latest)
-    return run_dir
-
-
-__all__ = ["Chaos", "DEPENDENCIES", "FaultContext", "LoadRun", "RunningSystem", "SystemPool", "SystemSpec",
-           "UsageProblem"]
