@@ -260,8 +260,7 @@ def _described_target(target) -> str:
 
 
 def _print_plan(plan) -> None:
-    from chaos.plan import start_order
-    from chaos.runner import steps
+    from chaos.plan import start_order, steps
 
     console.print(f"[bold]{escape(plan.experiment)}[/]  {escape(plan.description)}")
     console.print("targets: " + ", ".join(_described_target(t) for t in start_order(plan.targets)), markup=False)

@@ -335,3 +335,30 @@ def start_order(targets: list[TargetPlan]) -> list[TargetPlan]:
     for target in targets:
         visit(target.name, ())
     return ordered
+
+
+# ---- the timeline as actions ------------------------------------------------------------
+
+@dataclass
+class Step:
+    at: float  # seconds from load start: an absolute deadline, so lateness never accumulates
+    order: int  # phase ends before faults revert before phases start before faults inject before updates
+    action: str
+    subject: str
+    detail: dict | None = None  # for "update": what changes (a ramp's next value, a crash loop's next kill)
+
+
+def steps(plan: Plan) -> list[Step]:
+    """The whole timeline as ordered actions: phases, every fault occurrence, every ramp step and crash-loop
+    kill (pure; `chaos run --dry-run` prints the same)."""
+    result = []
+    fault_start = next((w.start for w in plan.timeline if w.phase == "fault"), None)
+    for window in plan.timeline:
+        result.append(Step(window.start, 2, "phase_start", window.phase))
+        result.append(Step(window.end, 0, "phase_end", window.phase))
+    for fault in plan.faults:
+        start = fault_start + fault.at
+        result.append(Step(start, 3, "inject", fault.id))
+        result.append(Step(start + fault.duration, 1, "revert", fault.id))
+        result += [Step(start + update["after"], 4, "update", fault.id, update["set"]) for update in fault.updates]
+    return sorted(result, key=lambda s: (s.at, s.order))

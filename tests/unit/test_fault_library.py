@@ -12,7 +12,7 @@ from chaos.faults.resources import UNLIMITED_MEMORY, limit_body, restore_bodies
 from chaos.faults.targets import pick
 from chaos.journal import Journal, UnreadableJournal, read_journal, read_journal_lines
 from chaos.plan import make_plan
-from chaos.runner import steps
+from chaos.plan import steps
 from chaos.spec import FAULT_TYPES
 
 BASE = """\

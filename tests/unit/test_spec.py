@@ -180,7 +180,7 @@ def test_a_timeline_too_long_to_build_is_refused_before_one_step_is_built(monkey
 
 
 def test_the_step_count_bound_is_an_upper_bound_of_the_steps_a_plan_builds(tmp_path):
-    from chaos.runner import steps
+    from chaos.plan import steps
 
     ramp = "    ramp: {to: 900ms, over: 50m, step: 0.5s}\n    duration: 50m\n    repeat: 1h\n    times: 3\n"
     text = VALID.replace("    at: 2s\n    duration: 4s\n", ramp)

@@ -1,6 +1,7 @@
 """The live checks of the timeline loop step aside for a fault that is about to be due, but not for long."""
 
-from chaos.runner import MAX_CHECK_DELAY, STEP_GUARD, Step, _step_due_soon
+from chaos.plan import Step
+from chaos.runner import MAX_CHECK_DELAY, STEP_GUARD, _step_due_soon
 
 
 def step(at: float) -> Step:
