@@ -229,9 +229,12 @@ def _print_plan(plan) -> None:
     amount = f"{load['rate']:g} requests/s" if load["model"] == "open" else f"{load['users']} users"
     console.print(f"load:    {amount} ({load['model']} model) from {source}", markup=False)
     console.print("timeline:")
-    names = {f.id: f.name for f in plan.faults}
+    faults = {f.id: f for f in plan.faults}
     for step in steps(plan):
-        subject = names.get(step.subject, step.subject)
+        fault = faults.get(step.subject)
+        subject = fault.name if fault else step.subject
+        if fault and step.action == "inject" and fault.settings:
+            subject += f" ({fault.settings})"
         detail = " " + " ".join(f"{k}={v}" for k, v in step.detail.items()) if step.detail else ""
         console.print(f"  {step.at:7.1f}s  {step.action.replace('_', ' '):12} {subject}{detail}", markup=False)
     for hypothesis in plan.steady_state:

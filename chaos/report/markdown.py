@@ -37,12 +37,12 @@ def render_markdown(summary: dict) -> str:
         lines.append("")
     faults = view.fault_rows(summary)
     if faults:
-        lines += ["| Fault | Target | Active | Time to degrade | Recovery time |",
-                  "| --- | --- | --- | ---: | ---: |"]
+        lines += ["| Fault | Target | Settings | Active | Time to degrade | Recovery time |",
+                  "| --- | --- | --- | --- | ---: | ---: |"]
         for f in faults:
             recovery = f["recovery"] + (f" ({cell(f['note'])})" if f["note"] else "")
-            lines.append(f"| {cell(f['id'])} {cell(f['kind'])} | {_code(f['target'])} | {cell(f['window'])} "
-                         f"| {cell(f['degrade'])} | {recovery} |")
+            lines.append(f"| {cell(f['id'])} {cell(f['kind'])} | {_code(f['target'])} | {cell(f['settings'])} "
+                         f"| {cell(f['window'])} | {cell(f['degrade'])} | {recovery} |")
         lines.append("")
     model = summary.get("load_model") or {}
     if model.get("note"):
