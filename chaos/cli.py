@@ -234,7 +234,7 @@ def _print_plan(plan) -> None:
         fault = faults.get(step.subject)
         subject = fault.name if fault else step.subject
         if fault and step.action == "inject" and fault.settings:
-            subject += f" ({fault.settings})"
+            subject += f": {fault.settings}"
         detail = " " + " ".join(f"{k}={v}" for k, v in step.detail.items()) if step.detail else ""
         console.print(f"  {step.at:7.1f}s  {step.action.replace('_', ' '):12} {subject}{detail}", markup=False)
     for hypothesis in plan.steady_state:

@@ -4,28 +4,18 @@ every report and the dry run show; and what a fault rides on (FaultPlan.link).""
 from __future__ import annotations
 
 import pytest
-from fault_experiments import load_faults
+from fault_experiments import load_faults, shop_head
 
 from chaos.plan import fault_settings, make_plan
 from chaos.spec import FAULT_TYPES
 
 pytestmark = pytest.mark.unit
 
-HEAD = """\
-name: words
-targets:
-  services:
+HEAD = shop_head("words", """\
     redis: {image: chaos-shop-redis:1, labels: {tier: data}}
     inventory: {image: chaos-shop-inventory:1}
     api: {image: chaos-shop-api:v1, clock: skewable}
-links:
-  - api -> redis:6379
-load:
-  locustfile: locustfile.py
-  target: api:8080
-phases: {warmup: 1s, baseline: 4s, recovery: 2s}
-faults:
-"""
+""")
 
 # (the fault as a person writes it, the settings the reports show): every kind of every family
 WRITTEN = [
