@@ -1,6 +1,6 @@
 """The package's import graph, read from the source with ast: no module imports itself back through others
-(function-local imports included: one that only dodges a cycle is still a cycle), and no module reaches
-into another's private names."""
+(function-local imports included: one that only dodges a cycle is still a cycle; imports under
+``if TYPE_CHECKING:`` are not, they only name types), and no module reaches into another's private names."""
 
 from __future__ import annotations
 
@@ -25,11 +25,21 @@ def modules() -> dict[str, ast.Module]:
     return found
 
 
+def type_only(module: ast.Module) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:``: names for annotations, never imported at run time."""
+    guarded = [node for node in ast.walk(module) if isinstance(node, ast.If)
+               and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"]
+    return {id(inner) for guard in guarded for child in guard.body for inner in ast.walk(child)}
+
+
 def imported(module: ast.Module, known: set[str]) -> set[str]:
-    """The chaos modules one module imports, anywhere in it. ``from chaos.report import html`` is an import
-    of chaos.report.html (a parent package importing its children is how packages work)."""
-    names = set()
+    """The chaos modules one module imports at run time, anywhere in it (type-only imports are not).
+    ``from chaos.report import html`` is an import of chaos.report.html (a parent package importing its
+    children is how packages work)."""
+    names, skipped = set(), type_only(module)
     for node in ast.walk(module):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.startswith("chaos"))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("chaos"):
