@@ -9,60 +9,18 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
 from chaos import __version__
+from chaos.cli_common import VERDICT_STYLE, console, err, fail, var_file_option, var_option, variables_given
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
-
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-VERDICT_STYLE = {"held": "bold green", "deviated": "bold red", "inconclusive": "bold yellow",
-                 "aborted": "bold magenta", "error": "bold red", "interrupted": "bold magenta"}
-
-
-def _variables(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, str]:
-    variables: dict[str, str] = {}
-    for file in files:
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.UsageError(f"--var-file {file}: cannot read it as UTF-8 text ({exc})") from None
-        for number, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if "=" not in line:
-                raise click.UsageError(f"{file}:{number}: expected NAME=value")
-            key, value = line.split("=", 1)
-            variables[key.strip()] = value.strip()
-    for pair in pairs:
-        if "=" not in pair:
-            raise click.UsageError(f"--var {pair!r}: expected NAME=value")
-        key, value = pair.split("=", 1)
-        variables[key] = value
-    return variables
-
-
-def _fail(exc: ChaosError) -> None:
-    if isinstance(exc, SpecError):
-        for problem in exc.problems:
-            err.print(str(problem), markup=False)
-    else:
-        err.print(f"chaos: {exc}", markup=False)
-    sys.exit(exc.exit_code)
+from chaos.gameday.cli import gameday  # the game-day commands live beside their modules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chaos")
 def main() -> None:
     """Resilience experiments against services in Docker: real faults, real load, verdicts with statistics."""
-
-
-var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="set a ${NAME} variable")
-var_file_option = click.option("--var-file", "var_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-                               help="file of NAME=VALUE lines")
 
 
 @main.command()
@@ -73,7 +31,7 @@ def validate(files, variables, var_files):
     """Check experiment files without running anything."""
     from chaos.spec import load_experiment
 
-    values = _variables(variables, var_files)
+    values = variables_given(variables, var_files)
     problems = []
     for file in files:
         try:
@@ -83,7 +41,7 @@ def validate(files, variables, var_files):
         except SpecError as exc:
             problems += exc.problems
     if problems:
-        _fail(SpecError(problems))
+        fail(SpecError(problems))
 
 
 @main.command("schema")
@@ -119,9 +77,9 @@ def init(compose_files, output, force, profiles, variables, var_files):
         raise click.UsageError(f"{output} exists (pass --force to overwrite it, or -o another file)")
     try:
         text = validated_starter(list(compose_files), "experiment.yaml" if output == "-" else output,
-                                 _variables(variables, var_files), tuple(profiles))
+                                 variables_given(variables, var_files), tuple(profiles))
     except ChaosError as exc:
-        _fail(exc)
+        fail(exc)
     if output == "-":
         click.echo(text, nl=False)
         return
@@ -150,7 +108,7 @@ def init(compose_files, output, force, profiles, variables, var_files):
 def run(file, variables, var_files, dry_run, seed, report_dir, baseline, tolerances, baseline_last, keep_system):
     """Run one experiment. Exit: 0 held, 1 deviated (or worse than --baseline), 2 bad input, 3 aborted,
     4 environment error, 5 inconclusive."""
-    sys.exit(run_experiment(file, _variables(variables, var_files), dry_run=dry_run, seed=seed,
+    sys.exit(run_experiment(file, variables_given(variables, var_files), dry_run=dry_run, seed=seed,
                             report_dir=report_dir, baseline=baseline,
                             # parsed only when given: the comparison's imports (pandas) cost a second at start
                             tolerances=_tolerances(tolerances) if tolerances else None,
@@ -175,7 +133,7 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
         loaded = load_experiment(file, variables)
         plan = make_plan(loaded, seed=seed)
     except ChaosError as exc:
-        _fail(exc)
+        fail(exc)
     _warn(loaded.warnings)
     if report_dir:
         plan.report["dir"] = str(Path(report_dir).resolve())
@@ -270,9 +228,12 @@ def _print_plan(plan) -> None:
     amount = f"{load['rate']:g} requests/s" if load["model"] == "open" else f"{load['users']} users"
     console.print(f"load:    {amount} ({load['model']} model) from {source}", markup=False)
     console.print("timeline:")
-    names = {f.id: f.name for f in plan.faults}
+    faults = {f.id: f for f in plan.faults}
     for step in steps(plan):
-        subject = names.get(step.subject, step.subject)
+        fault = faults.get(step.subject)
+        subject = fault.name if fault else step.subject
+        if fault and step.action == "inject" and fault.settings:
+            subject += f": {fault.settings}"
         detail = " " + " ".join(f"{k}={v}" for k, v in step.detail.items()) if step.detail else ""
         console.print(f"  {step.at:7.1f}s  {step.action.replace('_', ' '):12} {subject}{detail}", markup=False)
     for hypothesis in plan.steady_state:
@@ -416,9 +377,9 @@ def clean(run_id, faults_only, include_live):
             console.print(message, markup=False)
         removed = [item for found in chosen for item in remove_run(client, found)]
     except ChaosError as exc:
-        _fail(exc)
+        fail(exc)
     except (docker.errors.DockerException, OSError) as exc:  # requests' timeouts are OSErrors
-        _fail(EnvironmentProblem(f"clean: the Docker engine did not answer ({exc.__class__.__name__}: {exc}); "
+        fail(EnvironmentProblem(f"clean: the Docker engine did not answer ({exc.__class__.__name__}: {exc}); "
                                  "nothing more was removed: run `chaos clean` again once it answers"))
     for item in removed:
         console.print(f"removed {item}", markup=False)
@@ -449,8 +410,6 @@ def demo(report_dir):
         console.print(f"api {version}: {names.get(code, f'error (exit {code})')}", markup=False)
     sys.exit(0 if all(code in names for code in codes.values()) else 4)
 
-
-from chaos.gameday.cli import gameday  # noqa: E402 - the game-day commands live beside their modules
 
 main.add_command(gameday)
 

@@ -219,7 +219,7 @@ def _engine_address() -> str:
 
 
 def _doctor_labels() -> dict[str, str]:
-    from chaos.system import EXPERIMENT, MANAGED, RUN
+    from chaos.labels import EXPERIMENT, MANAGED, RUN
 
     return {MANAGED: "true", RUN: f"doctor-{os.getpid()}", EXPERIMENT: "doctor"}
 

@@ -83,6 +83,155 @@ class FaultPlan:
     # changes while active, {"after": s from `at`, "set": {...}}: ramp steps, crash-loop kills
     updates: list[dict] = field(default_factory=list)
 
+    @property
+    def link(self) -> str | None:
+        """The link this fault rides on (its toxics live in that link's Toxiproxy proxy, and go with it);
+        None for a fault on targets."""
+        return self.target if self.family == "link" else None
+
+    @property
+    def settings(self) -> str:
+        """Its settings as a person wrote them: ``latency 300 ms, jitter 50 ms``."""
+        return fault_settings(self.kind, self.params, self.updates)
+
+
+# ---- a fault's settings in words, for every report and the console ----------------------------
+# ``params`` are in the units the adapters take (milliseconds, KB/s, bytes, seconds, a slicer's delay in
+# microseconds); these turn them back into the user's. The ledger's params (``prepare()``'s) are read too:
+# they add what was decided at run time, such as the targets a partition cut off.
+
+
+def fault_settings(kind: str, params: dict, updates: list[dict] | tuple = ()) -> str:
+    """A fault's settings in words: ``latency 300 ms, jitter 50 ms``, ``isolate db from api, web``,
+    ``signal SIGKILL``, ``skew +100 s``. Which containers a fault hits is its target, not repeated here."""
+    try:
+        parts = _SETTINGS[kind](params, list(updates))
+    except (KeyError, TypeError):  # a kind, or params, of another harness version (an old run dir): as they are
+        parts = [f"{key} {value}" for key, value in params.items() if key not in _RUN_TIME_KEYS]
+    return ", ".join(part for part in parts if part)
+
+
+_RUN_TIME_KEYS = ("select", "containers", "chain", "rules")  # decided or recorded at run time, not settings
+
+
+def _ms(value: float) -> str:
+    return f"{value:g} ms"
+
+
+def _s(value: float) -> str:
+    if abs(value) >= 120:
+        return f"{value / 60:g} min"
+    return f"{value:g} s" if abs(value) >= 1 or value == 0 else f"{value * 1000:g} ms"
+
+
+def _size(count: float) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if count >= factor:
+            return f"{count / factor:.3g} {unit}"
+    return f"{count:g} B"
+
+
+def _rate(kbps: float) -> str:
+    return f"{_size(kbps * 1024)}/s"
+
+
+def _on_link(params: dict) -> list[str]:
+    """What every link fault may add: the direction when not the default, and the share of connections."""
+    stream = {"upstream": "upstream", "both": "both directions"}.get(params.get("stream"))
+    toxicity = params.get("toxicity", 1.0)
+    return [stream or "", f"on {toxicity * 100:g}% of connections" if toxicity < 1 else ""]
+
+
+def _ramp(attribute: str, updates: list[dict], unit) -> str:
+    """A ramp as its end and its length: ``rising to 900 ms over 10 s``."""
+    steps = [u for u in updates if attribute in u["set"]]
+    if not steps:
+        return ""
+    start, end = steps[0]["set"][attribute], steps[-1]["set"][attribute]
+    way = "rising" if end > start else "falling"
+    return f"{way} to {unit(end)} over {_s(steps[-1]['after'])}"
+
+
+def _latency(params, updates):
+    return [f"latency {_ms(params['latency'])}", f"jitter {_ms(params['jitter'])}" if params.get("jitter") else "",
+            _ramp("latency", updates, _ms), *_on_link(params)]
+
+
+def _bandwidth(params, updates):
+    return [f"rate {_rate(params['rate'])}", _ramp("rate", updates, _rate), *_on_link(params)]
+
+
+def _timeout(params, updates):
+    after = f"closed after {_ms(params['timeout'])}" if params["timeout"] else "held open until reverted"
+    return [f"data stopped, {after}", *_on_link(params)]
+
+
+def _reset_peer(params, updates):
+    when = f"after {_ms(params['timeout'])}" if params["timeout"] else "at once"
+    return [f"connections reset {when}", *_on_link(params)]
+
+
+def _slicer(params, updates):
+    variation = f" ± {_size(params['size_variation'])}" if params.get("size_variation") else ""
+    delay = f", {_ms(params['delay'] / 1000)} apart" if params.get("delay") else ""  # Toxiproxy's µs
+    return [f"slices of {_size(params['average_size'])}{variation}{delay}", *_on_link(params)]
+
+
+def _signal(params, updates):
+    return [f"signal {params['signal']}"]
+
+
+def _grace(params, updates):
+    return [f"grace {_s(params['grace'])}"]
+
+
+def _crash_loop(params, updates):
+    return [f"signal {params['signal']} every {_s(params['every'])}",
+            f"down {_s(params['down'])} each time" if params.get("down") else "started again at once"]
+
+
+def _partition(params, updates):
+    cut = params.get("containers") or {}  # the ledger's: every target given rules
+    one_way = params.get("direction") == "one-way"
+    if params.get("isolate"):
+        isolated = list(params["isolate"])
+        rest = [name for name in cut if name not in isolated]
+        return [f"isolate {', '.join(isolated)} from {', '.join(rest) if rest else 'every other target'}",
+                "one-way" if one_way else ""]
+    sign = " -/-> " if one_way else " | "
+    groups = sign.join(", ".join(members) for members in params["groups"].values())
+    return [f"cut {groups}", f"bridge {', '.join(params['bridge'])}" if params.get("bridge") else ""]
+
+
+def _clock_skew(params, updates):
+    if params["mode"] == "offset":
+        return [f"skew {'+' if params['offset_s'] > 0 else '-'}{_s(abs(params['offset_s']))}"]
+    if params["mode"] == "drift":
+        fast = (params["rate"] - 1) * 100
+        return [f"drift ×{params['rate']:g} ({abs(fast):.3g}% {'fast' if fast > 0 else 'slow'})"]
+    return [f"swing ±{_s(params['delta_s'])} every {_s(params['period_s'])}"]
+
+
+_SETTINGS = {
+    "latency": _latency,
+    "bandwidth": _bandwidth,
+    "slow_close": lambda params, updates: [f"close delayed {_ms(params['delay'])}", *_on_link(params)],
+    "timeout": _timeout,
+    "reset_peer": _reset_peer,
+    "slicer": _slicer,
+    "limit_data": lambda params, updates: [f"closed after {_size(params['bytes'])}", *_on_link(params)],
+    "down": lambda params, updates: ["link down"],  # the whole proxy is off: no stream, no share
+    "kill": _signal,
+    "stop": _grace,
+    "restart": _grace,
+    "pause": lambda params, updates: ["paused"],
+    "crash_loop": _crash_loop,
+    "cpu": lambda params, updates: [f"{params['cpus']:g} CPUs"],
+    "memory": lambda params, updates: [f"memory {_size(params['memory_bytes'])}"],
+    "partition": _partition,
+    "clock_skew": _clock_skew,
+}
+
 
 @dataclass(frozen=True)
 class Window:

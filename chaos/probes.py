@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import requests
 
 from chaos.faults.gate import GATE, Frozen
-from chaos.rundir import written_atomically
+from chaos.atomic import written_atomically
 
 # How long an exec whose output has closed may take to be marked ended by the engine before its exit is read.
 EXEC_SETTLE = 2.0

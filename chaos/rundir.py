@@ -29,12 +29,11 @@ Compatibility rule
 from __future__ import annotations
 
 import json
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from chaos import __version__
+from chaos.atomic import written_atomically  # noqa: F401 - load.py reads it from here
 from chaos.journal import SCHEMA_VERSION, parse_journal, read_journal_lines
 
 CURRENT = SCHEMA_VERSION
@@ -52,19 +51,6 @@ class RunDirError(ValueError):
     """The run dir is missing a file analysis needs, a file cannot be read, or its version is not readable."""
 
     exit_code = 2
-
-
-@contextmanager
-def written_atomically(path: Path) -> Iterator[Path]:
-    """A path beside ``path`` to write to; renamed onto ``path`` only when the block ends without error, removed
-    otherwise: a reader, or a crash, never sees half a file, and a failed write leaves the old one."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def readable_versions(current: int = CURRENT, migrations=None) -> list[int]:

@@ -299,7 +299,7 @@ class Runner:
         # e.g. {"not_healthy": [...]} when a restarted container stays unhealthy; a rehearsal injected nothing
         if self.rehearse:
             outcome = {"rehearsed": True}
-        elif self.lost_links and fault.plan.family == "link" and fault.plan.target in self.lost_links:
+        elif self.lost_links and fault.plan.link in self.lost_links:
             outcome = {"gone": "its link's Toxiproxy container died, and the toxics in it"}  # as `chaos clean` sees it
         else:
             self.journal.append("fault_reverting", fault_id=fault_id, reason=reason)

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
+from chaos.atomic import written_atomically
+
 REDACTED = "***"
 MIN_DETECTED_LENGTH = 4  # shorter values would blank out ordinary words everywhere
 _SECRET_KEY = re.compile(r"pass|pwd|token|secret|key|credential|auth|cookie|session|private", re.IGNORECASE)
@@ -150,8 +152,6 @@ def _scrub_samples(path: Path, secrets: list[str]) -> bool:
             table = table.set_column(index, table.field(index), cleaned)
             dirty = True
     if dirty:
-        from chaos.rundir import written_atomically
-
         with written_atomically(path) as partial:
             pq.write_table(table, partial)
     return dirty

@@ -22,21 +22,12 @@ import docker.errors
 
 from chaos import images
 from chaos.errors import EnvironmentProblem
+from chaos.faults.clock import ROLE_CLOCK, ClockVolume
+from chaos.labels import LEASE, ROLE, RUN, run_labels
 from chaos.plan import LinkPlan, Plan, TargetPlan, one_shot_targets, start_order
 from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient, ToxiproxyError
 
-MANAGED = "chaos.managed"
-RUN = "chaos.run"
-EXPERIMENT = "chaos.experiment"
-ROLE = "chaos.role"
-LEASE = "chaos.lease"  # host/pid/start of the process that owns it: `chaos clean` leaves it while that one lives
 NANOS = 1_000_000_000
-
-
-def run_labels(plan: Plan, role: str) -> dict[str, str]:
-    from chaos.ledger import lease
-
-    return {MANAGED: "true", RUN: plan.run_id, EXPERIMENT: plan.experiment, ROLE: role, LEASE: lease()}
 
 
 def engine() -> docker.DockerClient:
@@ -79,7 +70,7 @@ class System:
     containers: dict[str, str] = field(default_factory=dict)  # service -> container id (its first replica)
     replicas: dict[str, list[str]] = field(default_factory=dict)  # service -> every container id, in order
     attached: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (its network, its address)
-    clock_volume: object | None = None  # chaos.faults.clock.ClockVolume, when a target is `clock: skewable`
+    clock_volume: ClockVolume | None = None  # when a target is `clock: skewable`
     networks: dict[str, str] = field(default_factory=dict)  # compose network key -> engine network name
     volumes: dict[str, str] = field(default_factory=dict)  # compose volume key -> engine volume name
     images: dict[str, str] = field(default_factory=dict)  # service -> image built for it by the harness
@@ -237,8 +228,6 @@ class System:
         """libfaketime and a timestamp file per skewable target, in a volume of this run (see faults/clock.py)."""
         skewable = [t.name for t in self.plan.targets if t.clock == "skewable"]
         if skewable:
-            from chaos.faults.clock import ROLE_CLOCK, ClockVolume
-
             self.clock_volume = ClockVolume.create(self.client, self.container_name("clock"),
                                                    run_labels(self.plan, ROLE_CLOCK), skewable)
             self.on_event("clock_volume_created", volume=self.clock_volume.volume, services=skewable)
@@ -329,8 +318,6 @@ class System:
                           image_id=container.image.id if container.image else None, adopted=True)
         skewable = [t.name for t in self.plan.targets if t.clock == "skewable"]
         if skewable:
-            from chaos.faults.clock import ClockVolume
-
             self.clock_volume = ClockVolume.find(self.client, self.plan.run_id)
             if self.clock_volume is None:
                 raise EnvironmentProblem(f"the running system {self.plan.run_id} has no clock volume: it was not "

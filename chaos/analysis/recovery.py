@@ -11,6 +11,7 @@ import numpy as np
 
 from chaos.analysis.waiting import STALL_MIN_ANSWERS
 from chaos.metrics import format_value
+from chaos.plan import fault_settings
 from chaos.spans import WINDOW_S
 from chaos.stats import grouped_quantiles
 
@@ -74,13 +75,13 @@ class FaultRecovery:
         planned = {f.get("id"): f for f in self.plan.get("faults") or []}
         for fid, fault in planned.items():
             ledger[fid] = {"id": fid, "kind": fault.get("kind"), "target": fault.get("target"),
-                           "params": fault.get("params") or {}, "injected": None, "reverted": None,
-                           "reverting": None, "revert_reason": None}
+                           "params": fault.get("params") or {}, "updates": fault.get("updates") or [],
+                           "injected": None, "reverted": None, "reverting": None, "revert_reason": None}
         for event in self.events:
             fid = event.get("fault_id")
             if fid is None:
                 continue
-            entry = ledger.setdefault(fid, {"id": fid, "kind": None, "target": None, "params": {},
+            entry = ledger.setdefault(fid, {"id": fid, "kind": None, "target": None, "params": {}, "updates": [],
                                             "injected": None, "reverted": None, "reverting": None,
                                             "revert_reason": None})
             kind = event["event"]
@@ -103,7 +104,7 @@ class FaultRecovery:
         injected, reverted = entry["injected"], entry["reverted"]
         out = {
             "id": entry["id"], "kind": entry["kind"], "target": entry["target"],
-            "params": entry["params"], "injected_s": self.rel(injected),
+            "params": entry["params"], "settings": _settings(entry), "injected_s": self.rel(injected),
             "reverted_s": self.rel(reverted), "reverting_s": self.rel(entry["reverting"]),
             "revert_reason": entry["revert_reason"],
             "injected": injected is not None,
@@ -167,3 +168,8 @@ def _outside(empty, slow, typical_slow, failing, p50, p99, err, band: dict) -> s
         return (f"error rate {format_value('error_rate', err)} over the band's "
                 f"{format_value('error_rate', band['error_rate'])}")
     return ""
+
+
+def _settings(entry: dict) -> str:
+    """The fault's settings in the user's units; a fault whose kind is unknown (a journal alone) has none."""
+    return fault_settings(entry["kind"], entry["params"], entry["updates"]) if entry["kind"] else ""

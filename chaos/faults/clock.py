@@ -40,6 +40,7 @@ import docker.types
 from chaos import elfinfo, images
 from chaos.errors import EnvironmentProblem
 from chaos.faults import FaultAdapter, Gone
+from chaos.labels import run_labels
 from chaos.plan import FaultPlan
 
 MOUNT = "/chaos-faketime"  # where a skewable target sees the clock volume (read-only)
@@ -109,8 +110,6 @@ def refuse_unskewable(system) -> None:
     skewable = [t for t in system.plan.targets if t.clock == "skewable"]
     if not skewable:
         return
-    from chaos.system import run_labels
-
     library_machine = ARCHITECTURES.get(system.client.images.get(images.HELPER_IMAGE).attrs.get("Architecture"))
     reasons = []
     for target in skewable:

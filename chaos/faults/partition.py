@@ -30,6 +30,7 @@ import docker.errors
 from chaos import images
 from chaos.errors import EnvironmentProblem
 from chaos.faults import FaultAdapter
+from chaos.labels import MANAGED, ROLE, RUN, run_labels
 from chaos.plan import FaultPlan, one_shot_targets
 
 IPTABLES = ("iptables", "-w", "5")
@@ -148,16 +149,12 @@ def script(commands: list[list[str]]) -> str:
 
 
 def build(plan: FaultPlan, system) -> "PartitionFault":
-    from chaos.system import run_labels
-
     return PartitionFault(plan, system.client, system.plan.run_id, run_labels(system.plan, "helper"),
                           started_containers(system), network=lambda: network_of(system))
 
 
 def from_ledger(plan: FaultPlan, client, run_id: str) -> "PartitionFault":
     """For `chaos clean`: the ledger names the chain and the containers that got one."""
-    from chaos.system import MANAGED, ROLE, RUN
-
     rules = {service: ChainRules(**r) for service, r in (plan.params.get("rules") or {}).items()}
     return PartitionFault(plan, client, run_id, {MANAGED: "true", RUN: run_id, ROLE: "helper"},
                           dict(plan.params.get("containers") or {}), rules=rules)

@@ -10,36 +10,19 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from chaos.cli_common import VERDICT_STYLE, console, err, fail, var_file_option, var_option, variables_given
+from chaos.errors import ChaosError
+
 UTC = timezone.utc
-VERDICT_STYLE = {"held": "bold green", "deviated": "bold red", "inconclusive": "bold yellow", "aborted": "bold magenta"}
-
-
-def _consoles():
-    from chaos.cli import console, err
-
-    return console, err
 
 
 def _load(file: str, variables: dict[str, str]):
-    from chaos.cli import _fail
-    from chaos.errors import ChaosError
     from chaos.gameday.model import load_gameday
 
     try:
         return load_gameday(file, variables)
     except ChaosError as exc:
-        _fail(exc)
-
-
-def _vars(variables, var_files) -> dict[str, str]:
-    from chaos.cli import _variables
-
-    return _variables(variables, var_files)
-
-
-var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="set a ${NAME} variable")
-var_file_option = click.option("--var-file", "var_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-                               help="file of NAME=VALUE lines")
+        fail(exc)
 
 
 @click.group()
@@ -60,8 +43,7 @@ def plan_command(file, variables, var_files, occurrences):
     from chaos.gameday import agenda as agenda_module
     from chaos.gameday import schedule
 
-    console, _ = _consoles()
-    day = _load(file, _vars(variables, var_files))
+    day = _load(file, variables_given(variables, var_files))
     agenda = agenda_module.make_agenda(day)
     spec = day.spec
     now = datetime.now(UTC)
@@ -108,19 +90,16 @@ def plan_command(file, variables, var_files, occurrences):
 def run_command(file, variables, var_files, start_now, rehearse, report_dir):
     """Run a game day. Exit: 0 held, 1 deviated, 2 bad input, 3 aborted, 4 environment error, 5 inconclusive,
     130/143 stopped (Ctrl-C / `chaos gameday stop`)."""
-    from chaos.cli import _fail
-    from chaos.errors import ChaosError
     from chaos.gameday.agenda import make_agenda, span
     from chaos.gameday.live import DayView
     from chaos.gameday.runner import GameDay, start_time
 
-    console, _ = _consoles()
-    day = _load(file, _vars(variables, var_files))
+    day = _load(file, variables_given(variables, var_files))
     now = datetime.now(UTC)
     try:
         occurrence = start_time(day, make_agenda(day), now, start_now)
     except ChaosError as exc:
-        _fail(exc)
+        fail(exc)
     runner = GameDay(day, rehearse=rehearse, start=None if start_now or day.rule() is None else occurrence,
                      report_dir=report_dir)
     steps = f"{len(day.steps)} step{'s' if len(day.steps) != 1 else ''}"
@@ -154,8 +133,7 @@ def calendar_command(file, variables, var_files, output, events):
     from chaos.gameday.calendar import calendar
     from chaos.secrets import scrub
 
-    console, err = _consoles()
-    day = _load(file, _vars(variables, var_files))
+    day = _load(file, variables_given(variables, var_files))
     if day.rule() is None:
         err.print(f"{file}: the plan has no schedule: nothing to put in a calendar", markup=False)
         sys.exit(2)
@@ -177,7 +155,6 @@ def status_command(as_json):
 
     from chaos.gameday.state import day_faults, running_days, step_faults
 
-    console, _ = _consoles()
     days = running_days()
     report = []
     for day in days:
@@ -227,7 +204,6 @@ def stop_command(day_id, reason, wait):
     record of who stopped it."""
     from chaos.gameday.state import request_stop, running_days, step_faults
 
-    console, err = _consoles()
     days = running_days()
     if day_id:
         days = [d for d in days if d["day_id"] == day_id]
@@ -266,6 +242,5 @@ def report_command(day_dir):
     """Render the combined report of a day's folder again (pure: needs no Docker)."""
     from chaos.gameday.report import render_day
 
-    console, _ = _consoles()
     for kind, path in render_day(Path(day_dir)).items():
         console.print(f"{kind}: {path}", markup=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chaos import __version__
 from chaos.metrics import format_value
+from chaos.plan import fault_settings
 from chaos.journal import read_journal_lines, unreadable_notes
 
 SCHEMA = "chaos.gameday/1"
@@ -206,6 +207,8 @@ def _faults(step: dict, events: list[dict], summary: dict | None, rel) -> list[d
             faults[fid].update(reverted_s=rel(event.get("wall")), revert_reason=event.get("reason"))
     for fid, fault in faults.items():
         judged = by_id.get(fid) or {}
+        # the step's analysis read its planned ramps too; a step with no summary has the ledger's params alone
+        fault["settings"] = judged.get("settings") or fault_settings(fault["kind"] or "", fault["params"])
         fault["time_to_degrade_s"] = judged.get("time_to_degrade_s")
         fault["recovery_time_s"] = judged.get("recovery_time_s")
         fault["note"] = "rehearsed: not injected" if fault["rehearsed"] else (judged.get("note") or "")
@@ -291,8 +294,8 @@ def _follow_ups(steps: list[dict], events: list[dict]) -> list[dict]:
             active = [f for f in step["faults"] if check["phase"] == "fault" or check["phase"] == "recovery"]
             evidence = [f"observed {check['observed']}" + (f" (95 % CI {check['ci']})" if check["ci"] else "")
                         + f", threshold {check['threshold']}, {check['samples']} requests, phase {check['phase']}"]
-            evidence += [f"fault {f['id']} {f['kind']} on {f['target']} "
-                         f"({', '.join(f'{k}={v}' for k, v in f['params'].items() if k != 'select')})"
+            evidence += [f"fault {f['id']} {f['kind']} on {f['target']}"
+                         + (f" ({f['settings']})" if f["settings"] else "")
                          + (f"; recovered in {f['recovery_time_s']:.0f} s" if f.get("recovery_time_s") is not None
                             else "; did not recover before the step ended" if not f["rehearsed"] else "")
                          for f in active]

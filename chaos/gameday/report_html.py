@@ -53,7 +53,6 @@ def _charts(summary: dict | None) -> dict:
 
 
 def _recovery_row(fault: dict) -> dict:
-    params = ", ".join(f"{k}={v}" for k, v in fault["params"].items() if k != "select")
     if fault["rehearsed"]:
         recovery, degrade = "rehearsed", "–"
     else:
@@ -61,7 +60,7 @@ def _recovery_row(fault: dict) -> dict:
             "not reverted" if not fault["reverted"] else "not seen")
         degrade = view.seconds(fault["time_to_degrade_s"]) if fault["time_to_degrade_s"] is not None else (
             "no degradation seen" if not fault["note"] else "–")
-    return {**fault, "params_text": params, "recovery": recovery, "degrade": degrade,
+    return {**fault, "recovery": recovery, "degrade": degrade,
             "recovered": fault["recovery_time_s"] is not None}
 
 

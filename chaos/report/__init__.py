@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from chaos.analysis import analyse, load_run, secrets_of
-from chaos.rundir import written_atomically
+from chaos.atomic import written_atomically
 from chaos.secrets import scrub
 
 FILES = {"html": "report.html", "md": "report.md", "junit": "junit.xml", "json": "summary.json"}

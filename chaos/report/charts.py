@@ -70,7 +70,7 @@ def _chart(name: str, summary: dict, draw, height: float, labels: bool = False) 
         ax.set_axisbelow(True)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return _inline(buffer.getvalue(), name)
+    return inline_svg(buffer.getvalue(), name)
 
 
 def _context(ax, summary: dict, labels: bool) -> None:
@@ -163,7 +163,7 @@ def _draw_status(ax, t, series) -> None:
 _ID = re.compile(r'id="([^"]+)"')
 
 
-def _inline(svg: str, name: str) -> str:
+def inline_svg(svg: str, name: str) -> str:
     """Make matplotlib's standalone SVG fit inline: no prolog, no metadata, unique ids, fluid width."""
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)

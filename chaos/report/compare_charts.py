@@ -75,7 +75,7 @@ def _chart(name: str, experiment: dict, field: str, ylabel: str, height: float, 
         ax.set_axisbelow(True)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return charts._inline(buffer.getvalue(), name)
+    return charts.inline_svg(buffer.getvalue(), name)
 
 
 def _context(ax, timeline: dict, labels: bool) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from chaos import __version__
 from chaos.report import charts, compare_charts
 from chaos.report import compare_view as view
-from chaos.report.html import _environment
+from chaos.report.html import template_environment
 
 
 def render_compare_html(comparison: dict) -> str:
-    env = _environment()
+    env = template_environment()
     env.globals["side_color"] = compare_charts.side_color
     sides = view.side_rows(comparison)
     experiments = [{

@@ -21,7 +21,7 @@ from chaos.report import charts, view
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -34,7 +34,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(summary: dict) -> str:
-    template = _environment().get_template("report.html.j2")
+    template = template_environment().get_template("report.html.j2")
     return template.render(
         s=summary,
         version=__version__,

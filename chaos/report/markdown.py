@@ -5,7 +5,7 @@ from __future__ import annotations
 from chaos.report import view
 
 
-def _cell(text: object) -> str:
+def cell(text: object) -> str:
     """Keep a value inside its table cell: no pipes, no line breaks, no raw HTML tags."""
     return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
             .replace("<", "&lt;"))
@@ -19,10 +19,10 @@ def _code(text: object) -> str:
 def render_markdown(summary: dict) -> str:
     verdict = summary["verdict"]
     lines = [
-        f"### {view.VERDICT_EMOJI[verdict]} {view.VERDICT_LABEL[verdict]} · {_cell(summary['experiment'])}"
+        f"### {view.VERDICT_EMOJI[verdict]} {view.VERDICT_LABEL[verdict]} · {cell(summary['experiment'])}"
         f" · score {view.score_text(summary)}/100",
         "",
-        _cell(summary["reason"]),
+        cell(summary["reason"]),
         "",
     ]
     rows = view.check_rows(summary)
@@ -31,26 +31,26 @@ def render_markdown(summary: dict) -> str:
                   "| --- | --- | --- | --- | ---: | ---: | ---: |"]
         for r in rows:
             observed = r["observed"] + (f" ({r['ci']})" if r["ci"] else "")
-            lines.append(f"| {view.VERDICT_EMOJI[r['verdict']]} {r['verdict']} | {_cell(r['hypothesis'])} "
-                         f"| {_cell(r['what'])} | {_cell(r['phase'])} | {_cell(observed)} "
-                         f"| {_cell(r['threshold'])} | {r['samples']} |")
+            lines.append(f"| {view.VERDICT_EMOJI[r['verdict']]} {r['verdict']} | {cell(r['hypothesis'])} "
+                         f"| {cell(r['what'])} | {cell(r['phase'])} | {cell(observed)} "
+                         f"| {cell(r['threshold'])} | {r['samples']} |")
         lines.append("")
     faults = view.fault_rows(summary)
     if faults:
-        lines += ["| Fault | Target | Active | Time to degrade | Recovery time |",
-                  "| --- | --- | --- | ---: | ---: |"]
+        lines += ["| Fault | Target | Settings | Active | Time to degrade | Recovery time |",
+                  "| --- | --- | --- | --- | ---: | ---: |"]
         for f in faults:
-            recovery = f["recovery"] + (f" ({_cell(f['note'])})" if f["note"] else "")
-            lines.append(f"| {_cell(f['id'])} {_cell(f['kind'])} | {_code(f['target'])} | {_cell(f['window'])} "
-                         f"| {_cell(f['degrade'])} | {recovery} |")
+            recovery = f["recovery"] + (f" ({cell(f['note'])})" if f["note"] else "")
+            lines.append(f"| {cell(f['id'])} {cell(f['kind'])} | {_code(f['target'])} | {cell(f['settings'])} "
+                         f"| {cell(f['window'])} | {cell(f['degrade'])} | {recovery} |")
         lines.append("")
     model = summary.get("load_model") or {}
     if model.get("note"):
-        lines += [f"<sub>{_cell(model['note'])}</sub>", ""]
+        lines += [f"<sub>{cell(model['note'])}</sub>", ""]
     for abort in summary["run"].get("aborts") or []:
-        lines.append(f"> 🛑 abort at {view.seconds(abort['at_s'], 1)}: {_cell(abort.get('rule') or abort.get('metric'))}")
+        lines.append(f"> 🛑 abort at {view.seconds(abort['at_s'], 1)}: {cell(abort.get('rule') or abort.get('metric'))}")
     env = summary.get("environment") or {}
-    lines.append(f"<sub>{view.counts_text(summary)} · run {_cell(summary.get('run_id'))} · seed {env.get('seed')}"
-                 f" · chaos {_cell(env.get('harness_version') or '?')} · exit code {view.code(summary)}"
+    lines.append(f"<sub>{view.counts_text(summary)} · run {cell(summary.get('run_id'))} · seed {env.get('seed')}"
+                 f" · chaos {cell(env.get('harness_version') or '?')} · exit code {view.code(summary)}"
                  f" · full report: report.html</sub>")
     return "\n".join(lines) + "\n"

@@ -89,7 +89,6 @@ def _gauge(check: dict) -> dict | None:
 def fault_rows(summary: dict) -> list[dict]:
     rows = []
     for fault in summary.get("faults") or []:
-        params = ", ".join(f"{k}={v}" for k, v in (fault.get("params") or {}).items())
         if not fault["injected"]:
             recovery = "–"
         elif fault["recovery_time_s"] is not None:
@@ -100,7 +99,7 @@ def fault_rows(summary: dict) -> list[dict]:
                   if fault["injected_s"] is not None else "not injected")
         rows.append({
             "id": fault["id"], "kind": fault.get("kind") or "", "target": fault.get("target") or "",
-            "params": params, "window": window,
+            "settings": fault.get("settings") or "", "window": window,
             "degrade": seconds(fault["time_to_degrade_s"]) if fault["time_to_degrade_s"] is not None
             else ("no degradation seen" if fault["injected"] and not fault["note"] else "–"),
             "degraded_by": fault.get("degraded_by") or "",

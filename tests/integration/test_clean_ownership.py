@@ -23,7 +23,7 @@ import pytest
 
 from chaos import ledger
 from chaos.journal import read_journal
-from chaos.system import EXPERIMENT, LEASE, MANAGED, ROLE, RUN
+from chaos.labels import EXPERIMENT, LEASE, MANAGED, ROLE, RUN
 from chaos.testkit import SystemPool, SystemSpec
 
 REPO = Path(__file__).resolve().parents[2]

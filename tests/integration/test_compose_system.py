@@ -18,7 +18,8 @@ from chaos.errors import EnvironmentProblem
 from chaos.faults import build
 from chaos.plan import FaultPlan, make_plan
 from chaos.spec import load_experiment
-from chaos.system import MANAGED, ROLE, RUN, System
+from chaos.labels import MANAGED, ROLE, RUN
+from chaos.system import System
 
 pytestmark = pytest.mark.integration
 

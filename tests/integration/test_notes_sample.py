@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.system import RUN
+from chaos.labels import RUN
 
 NOTES = Path(__file__).resolve().parents[2] / "targets" / "notes"
 PASSWORD_FILE = NOTES / "secrets" / "db_password.txt"

@@ -63,7 +63,7 @@ def make_run(run_dir: Path, *, seed: int = 7, rps: float = 80.0, phases=DEFAULT_
         end = t + duration
         if phase == "fault" and with_fault:
             journal.add(t, "fault_ledgered", fault_id="f1", kind="latency", target="api -> redis:6379",
-                        params={"latency_ms": fault_extra_ms, "jitter_ms": 0, "stream": "downstream",
+                        params={"latency": fault_extra_ms, "jitter": 0, "stream": "downstream",
                                 "toxicity": 1.0})
             journal.add(t + 0.01, "fault_injected", fault_id="f1")
             if abort_after_s is not None:
@@ -88,7 +88,7 @@ def make_run(run_dir: Path, *, seed: int = 7, rps: float = 80.0, phases=DEFAULT_
         "experiment": experiment, "description": "api keeps serving while redis is slow",
         "run_id": run_id, "seed": seed, "phases": dict(phases),
         "faults": [{"id": "f1", "kind": "latency", "target": "api -> redis:6379",
-                    "params": {"latency_ms": fault_extra_ms, "jitter_ms": 0, "stream": "downstream",
+                    "params": {"latency": fault_extra_ms, "jitter": 0, "stream": "downstream",
                                "toxicity": 1.0}, "at": 0.0, "duration": dict(phases).get("fault", 0.0)}]
         if with_fault else [],
         "steady_state": [dict(h) for h in steady_state],

@@ -12,6 +12,14 @@ from chaos.errors import SpecError
 from chaos.spec import load_experiment
 
 
+def shop_head(name: str, services: str) -> str:
+    """An experiment's head on the shop's services (``services``: their YAML, dedented here): the link
+    api -> redis, load on the api, short phases, and the `faults:` key the faults under test go below."""
+    return (f"name: {name}\ntargets:\n  services:\n" + textwrap.indent(textwrap.dedent(services), "    ") +
+            "links:\n  - api -> redis:6379\nload:\n  locustfile: locustfile.py\n  target: api:8080\n"
+            "phases: {warmup: 1s, baseline: 4s, recovery: 2s}\nfaults:\n")
+
+
 def write_experiment(folder: Path, head: str, faults: str) -> Path:
     """``faults``: YAML list items, indented as they read best in the test (dedented here)."""
     (folder / "locustfile.py").write_text("")

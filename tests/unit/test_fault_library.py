@@ -5,7 +5,7 @@ import os
 
 import pytest
 from fake_engine import FakeClient, FakeContainer, state_home  # noqa: F401 - state_home is a fixture
-from fault_experiments import fault_problems, load_faults, write_experiment
+from fault_experiments import fault_problems, load_faults, shop_head, write_experiment
 
 from chaos import ledger
 from chaos.faults.resources import UNLIMITED_MEMORY, limit_body, restore_bodies
@@ -15,10 +15,7 @@ from chaos.plan import make_plan
 from chaos.plan import steps
 from chaos.spec import FAULT_TYPES
 
-BASE = """\
-name: lib
-targets:
-  services:
+BASE = shop_head("lib", """\
     redis:
       image: chaos-shop-redis:1
       labels: {tier: data}
@@ -28,14 +25,7 @@ targets:
     api:
       image: chaos-shop-api:v1
       labels: [tier=back]
-links:
-  - api -> redis:6379
-load:
-  locustfile: locustfile.py
-  target: api:8080
-phases: {warmup: 1s, baseline: 4s, recovery: 2s}
-faults:
-"""
+""")
 
 
 def plan_of(tmp_path, faults: str, seed: int = 7):

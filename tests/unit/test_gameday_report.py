@@ -91,7 +91,7 @@ def test_the_day_summary_says_what_held_what_deviated_and_what_did_not_run(stopp
     deviation = next(f for f in summary["follow_ups"] if f["kind"] == "deviation")
     assert deviation["report"].endswith("report.html") and deviation["runbook"] == "watch inventory lost"
     assert any("threshold ≤" in e for e in deviation["evidence"])
-    assert any("fault f1 latency on api -> redis:6379" in e for e in deviation["evidence"])
+    assert any("fault f1 latency on api -> redis:6379 (latency 900 ms)" in e for e in deviation["evidence"])
     assert [f["severity"] for f in summary["follow_ups"]] == sorted(
         (f["severity"] for f in summary["follow_ups"]), key=["high", "medium", "low"].index)
     recovery = summary["recovery"]

@@ -100,7 +100,7 @@ def test_markdown_is_a_short_step_summary(deviated_run):
     fault_row = next(line for line in md.splitlines() if line.startswith("| f1 latency"))
     summary = json.loads(read(paths, "json"))
     assert f"| {summary['faults'][0]['recovery_time_s']:.0f} s |" in fault_row
-    assert "`api -> redis:6379`" in fault_row
+    assert "`api -> redis:6379` | latency 700 ms |" in fault_row  # the settings in the user's units
     assert "exit code 1" in md
     assert len(md.splitlines()) < 25
 
@@ -128,6 +128,7 @@ def test_html_banner_checks_faults_and_environment(deviated_run):
     assert html.count('<tr class="check ') == 6
     assert html.count('<span class="badge deviated">') == 2
     assert "f1</b> latency" in html and "api -&gt; redis:6379" in html
+    assert '<td class="settings">latency 700 ms</td>' in html
     for value in ("0123abcd", "chaos-shop-api:v1", "20250101T120000Z-a1b2", "users 20", "model closed"):
         assert value in html
     assert "score = 100 × Σ weight" in html  # the formula is explained
