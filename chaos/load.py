@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 from chaos import attribution
 from chaos.load_protocol import ARRIVALS_USER, COLUMNS, DEFAULT_TIMEOUT, SCENARIO_USER, TIMEOUT_ENV
-from chaos.rundir import SAMPLES_CSV, written_atomically
+from chaos.atomic import written_atomically
+from chaos.rundir import SAMPLES_CSV
 from chaos.spans import WINDOW_S
 
 HERE = Path(__file__).parent

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Callable
 
 from chaos import __version__
-from chaos.atomic import written_atomically  # noqa: F401 - load.py reads it from here
 from chaos.journal import SCHEMA_VERSION, parse_journal, read_journal_lines
 
 CURRENT = SCHEMA_VERSION

@@ -15,7 +15,7 @@ reads an empty or half-written timestamp.
 
 The file only ever holds a plain offset in seconds (``+30.000000``): a fixed ``offset`` is one
 write; ``drift`` (a rate against real time) and ``strobe`` (swinging between +delta and -delta)
-are timeline updates, each a new offset (see ``ClockSkew.updates`` in spec.py). libfaketime's
+are timeline updates, each a new offset (see ``ClockSkew.updates`` in chaos/spec/service_faults.py). libfaketime's
 own rate syntax (``x1.05``) is not used: it measures from each process's start and keeps the
 rate after the file changes again, so a revert would not bring the clock back.
 

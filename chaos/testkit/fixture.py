@@ -167,7 +167,7 @@ class Chaos:
         plan = FaultPlan(id=f"f{len(self.faults) + 1}", name=f"{model.type} on {model.target()}", kind=model.type,
                          family=model.family, target=model.target(), params=model.params(), at=0.0,
                          duration=model.duration, updates=model.updates())
-        if plan.family == "link" and plan.target not in self.system.links:
+        if plan.link and plan.link not in self.system.links:
             link = Link.parse(plan.target)
             self.system.link(link.source, link.target, link.port)  # raises the "not routed" explanation
         from chaos import faults
