@@ -9,7 +9,6 @@ hands the canonical model on. Pure apart from that one subprocess (no engine is 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from chaos.errors import EnvironmentProblem, Problem, SpecError
+from chaos.errors import EnvironmentProblem, Problem, SpecError, did_you_mean
 from chaos.images import COMPOSE_VERSION
 from chaos.yamlsource import load_yaml_text
 
@@ -351,9 +350,7 @@ def _plain_message(text: str, path: tuple) -> str:
         return f"dependency {undefined.group(1)!r} is not a service of this project"
     unknown = _FALSE_SCHEMA.match(text)
     if unknown and len(path) == 3 and path[0] == "services":
-        hint = difflib.get_close_matches(path[2], SERVICE_KEYS, n=1)
-        more = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return f"unknown key {path[2]!r}: not in the Compose Specification{more}"
+        return f"unknown key {path[2]!r}: not in the Compose Specification{did_you_mean(path[2], SERVICE_KEYS)}"
     if unknown:
         return f"unknown key {path[-1]!r}: not in the Compose Specification" if path else text
     additional = _ADDITIONAL.match(text)
