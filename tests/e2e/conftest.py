@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from e2e_support import REPO, SHORT
+from support.e2e import REPO, SHORT
 
 
 @pytest.fixture
