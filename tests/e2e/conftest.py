@@ -1,4 +1,5 @@
-"""Fixtures for the end-to-end tests; the helpers they share live in e2e_support."""
+"""Fixtures for the end-to-end tests; the helpers they share live in tests/support (support.e2e and
+support.from_outside)."""
 
 from __future__ import annotations
 
