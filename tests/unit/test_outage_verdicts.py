@@ -10,7 +10,7 @@ import pytest
 from chaos.analysis import analyse, load_run
 from chaos.load import SampleTail
 from chaos.runner import broken_abort_rule
-from fakerun import MONO0, hypothesis, write_run
+from support.fakerun import MONO0, hypothesis, write_run
 
 pytestmark = pytest.mark.unit
 

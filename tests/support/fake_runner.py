@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fakerun import make_run
+from support.fakerun import make_run
 
 from chaos.runner import RunResult
 
