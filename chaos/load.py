@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from chaos import attribution
 from chaos.load_protocol import ARRIVALS_USER, COLUMNS, DEFAULT_TIMEOUT, SCENARIO_USER, TIMEOUT_ENV
 from chaos.atomic import written_atomically
+from chaos.errors import EnvironmentProblem
 from chaos.rundir import SAMPLES_CSV
 from chaos.spans import WINDOW_S
 
@@ -38,7 +39,7 @@ WAITING_JSON = "requests-waiting.json"
 # A live rule counts a request as waiting once it has waited a whole window, as the analysis does: younger
 # ones would only add lower bounds near zero to the quantiles.
 WAITING_AFTER_S = WINDOW_S
-MASTER_PORT_WAIT = 60.0  # Locust imports gevent and its plugins first: seconds on a busy 2-core machine
+LOCUST_START_WAIT = 60.0  # Locust imports gevent and its plugins first: seconds on a busy 2-core machine
 
 SCHEMA = pa.schema([
     ("t_wall", pa.float64()), ("t_mono", pa.float64()), ("latency_ms", pa.float64()),
@@ -129,8 +130,9 @@ class LoadProcess:
         # Locust's own summary, kept beside our samples so the two counts can be checked against each other.
         # Port 0: the master binds one the kernel chooses; a port picked here and bound later could be taken.
         invocation = locust_invocation(self.load, self.host, self.run_time, logs / "locust-stats", 0, self.seed)
-        port_file = logs / "locust-master-port"
+        port_file, ready_file = logs / "locust-master-port", logs / "locust-started"
         port_file.unlink(missing_ok=True)
+        ready_file.unlink(missing_ok=True)
         env = {**os.environ, **invocation.env, "CHAOS_PARENT_PID": str(os.getpid()),
                "CHAOS_MASTER_PORT_FILE": str(port_file)}
         cwd = str(self.run_dir)  # never the user's source folder: Locust may write files where it runs
@@ -139,13 +141,17 @@ class LoadProcess:
             # stops Locust after reverting. Workers join the master's group so one killpg ends them all.
             self.process = subprocess.Popen(invocation.master, stdout=log, stderr=subprocess.STDOUT,
                                             env={**env, "CHAOS_SAMPLES_FILE": str(self.samples_csv),
-                                                 "CHAOS_WAITING_FILE": str(self.waiting_json)},
+                                                 "CHAOS_WAITING_FILE": str(self.waiting_json),
+                                                 "CHAOS_STARTED_FILE": str(ready_file)},
                                             process_group=0, cwd=cwd)
             try:
                 commands = worker_commands(invocation, _wait_for_port(port_file, self.process)) if invocation.workers else []
                 for command in commands:
                     self.workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                          process_group=self.process.pid, cwd=cwd))
+                # The timeline starts when the load does: Locust imports gevent and the user's locustfile first,
+                # seconds on a busy machine, and a phase timed from the spawn would hold none of its requests.
+                _wait_for_file(ready_file, self.process, "started its users")
             except (OSError, LoadStartError):
                 _signal_group(self.process.pid, signal.SIGKILL)  # no master left waiting for workers
                 raise
@@ -177,20 +183,25 @@ class LoadProcess:
         return self.process.returncode
 
 
-class LoadStartError(RuntimeError):
-    """The Locust master ended, or never said which port it bound, before its workers could be started."""
+class LoadStartError(EnvironmentProblem):
+    """The Locust master ended, or never said which port it bound or that it started, in time."""
 
 
-def _wait_for_port(port_file: Path, master: subprocess.Popen, timeout: float = MASTER_PORT_WAIT) -> int:
+def _wait_for_port(port_file: Path, master: subprocess.Popen) -> int:
+    return int(_wait_for_file(port_file, master, "bound a port for its workers"))
+
+
+def _wait_for_file(path: Path, master: subprocess.Popen, what: str, timeout: float = LOCUST_START_WAIT) -> str:
+    """The text of ``path`` once the Locust master has written it (it writes such files whole, by rename)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if port_file.is_file():
-            return int(port_file.read_text())
+        if path.is_file():
+            return path.read_text()
         if master.poll() is not None:
-            raise LoadStartError(f"the Locust master ended (exit {master.returncode}) before it bound a port for its "
-                                 "workers: see logs/locust.log")
-        time.sleep(0.05)
-    raise LoadStartError(f"the Locust master did not bind a port for its workers within {timeout:.0f}s")
+            raise LoadStartError(f"the Locust master ended (exit {master.returncode}) before it {what}: see "
+                                 "logs/locust.log")
+        time.sleep(0.02)
+    raise LoadStartError(f"the Locust master had not {what} within {timeout:.0f}s: see logs/locust.log")
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -167,11 +167,16 @@ def _write_waiting() -> None:
     pairs = [[sent, now] for sent in _waiting.values()]
     for seen_at, sent_times in _state.get("worker_waiting", {}).values():
         pairs += [[sent, seen_at] for sent in sent_times]
+    _write_whole(path, json.dumps(pairs))
+
+
+def _write_whole(path: str, text: str) -> None:
+    """Written aside and renamed: the harness never reads half of it."""
     partial = f"{path}.partial"
     try:
         with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(pairs, handle)
-        os.replace(partial, path)  # a reader never sees half a list
+            handle.write(text)
+        os.replace(partial, path)
     except OSError:
         pass  # a full disk: the harness stops the run on its own check
 
@@ -181,10 +186,7 @@ def _tell_master_port(environment) -> None:
     path = os.environ.get("CHAOS_MASTER_PORT_FILE")
     server = getattr(environment.runner, "server", None)
     if path and server is not None:
-        partial = f"{path}.partial"
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(str(server.port))
-        os.replace(partial, path)  # a reader never sees half a number
+        _write_whole(path, str(server.port))
 
 
 @events.init.add_listener
@@ -206,8 +208,11 @@ def _open(environment, **_kwargs):
 
 
 @events.test_start.add_listener
-def _started(**_kwargs):
+def _started(environment, **_kwargs):
     _state.pop("stopping", None)
+    path = os.environ.get("CHAOS_STARTED_FILE")
+    if path and not isinstance(environment.runner, WorkerRunner):
+        _write_whole(path, repr(time.monotonic()))  # the harness starts its timeline now
 
 
 @events.test_stopping.add_listener

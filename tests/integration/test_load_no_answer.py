@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
+from chaos.errors import EnvironmentProblem
 from chaos.load import SAMPLES_CSV, LoadProcess, SampleTail, samples_table
 from chaos.load_protocol import NO_ANSWER
 
@@ -194,3 +195,37 @@ def test_load_timeout_cuts_requests_in_the_client(stalling_server, tmp_path, mod
     cut = failed[~failed["error"].fillna("").str.startswith("NoAnswer")]
     assert len(cut) >= 4, failed  # held requests cut by the client after load.timeout, long before the stop
     assert cut["service_ms"].between(900, 3000).all(), cut
+
+
+def test_the_timeline_starts_once_locust_has_started_its_users(stalling_server, tmp_path):
+    """LoadProcess.start returns when Locust says it started (not when its process was spawned: importing gevent and
+    the locustfile takes seconds on a busy machine), so the runner's phases hold requests from their first second."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    process = LoadProcess(load_spec(users=2), stalling_server.url, 30, run_dir, seed=1)
+    spawned = time.monotonic()
+    process.start()
+    try:
+        started = float((run_dir / "logs" / "locust-started").read_text())
+        assert spawned < started <= process.started_mono
+        samples, deadline = run_dir / SAMPLES_CSV, time.monotonic() + 20
+        while not (samples.exists() and samples_table(samples).num_rows):
+            assert time.monotonic() < deadline and process.running()
+            time.sleep(0.05)
+        first_sent = samples_table(samples).to_pandas()["t_mono"].min()
+        assert first_sent >= started  # no request before Locust said it started
+    finally:
+        process.stop()
+
+
+def test_a_locustfile_that_fails_to_load_is_an_environment_problem_naming_the_log(tmp_path):
+    (tmp_path / "broken.py").write_text("raise RuntimeError('this locustfile is broken')\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    process = LoadProcess(load_spec(locustfile=str(tmp_path / "broken.py"), scenario=None), "http://127.0.0.1:9", 30,
+                          run_dir, seed=1)
+    with pytest.raises(EnvironmentProblem, match=r"the Locust master ended \(exit \d+\) before it started its users: "
+                                                  r"see logs/locust.log"):
+        process.start()
+    assert "this locustfile is broken" in (run_dir / "logs" / "locust.log").read_text()
+    assert not process.running()
