@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/compare_false_alarms.py [--pairs 200] [--real RUN_OR_DIR ...]
 
-* synthetic: pairs of runs from the test generator (tests/unit/fakerun.py) with the same
+* synthetic: pairs of runs from the test generator (tests/support/fakerun.py) with the same
   settings and different seeds, with per-second noise so neighbouring requests are correlated;
 * resampled: pairs of pseudo-runs made from one real run by drawing its 1 s windows with
   replacement, phase by phase (the real latency distribution and burstiness, no drift);
@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "unit"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from fakerun import make_run  # noqa: E402
+from support.fakerun import make_run  # noqa: E402
 
 from chaos.analysis import load_run  # noqa: E402
 from chaos.compare import ALPHA, Settings, collect_side, compare_sides  # noqa: E402

@@ -377,6 +377,7 @@ def _notifications(events: list[dict]) -> dict:
 
 
 def render_day(day_dir: str | Path, formats=("html", "md", "junit", "json"), secrets=()) -> dict[str, Path]:
+    from chaos.report import write_texts
     from chaos.secrets import scrub
 
     unknown = [f for f in formats if f not in FILES]
@@ -385,25 +386,7 @@ def render_day(day_dir: str | Path, formats=("html", "md", "junit", "json"), sec
     day_dir = Path(day_dir)
     summary = scrub(summarise(day_dir), secrets)  # as values: report.json stays JSON
     renderers = {"html": render_html, "md": render_markdown, "junit": render_junit, "json": render_json}
-    written = {}
-    for fmt in formats:
-        path = day_dir / FILES[fmt]
-        _write_atomically(path, renderers[fmt](summary))
-        written[fmt] = path
-    return written
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader (or a crash) never sees half a report."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
-
-
-def _cell(text: object) -> str:
-    """Keep a value inside its Markdown table cell."""
-    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-            .replace("<", "&lt;"))
+    return write_texts(day_dir, FILES, {fmt: renderers[fmt](summary) for fmt in formats})
 
 
 def render_json(summary: dict) -> str:
@@ -413,36 +396,37 @@ def render_json(summary: dict) -> str:
 
 
 def render_markdown(summary: dict) -> str:
+    from chaos.report.markdown import cell
     from chaos.report.view import VERDICT_EMOJI
 
     emoji = {**VERDICT_EMOJI, "not run": "⏭️"}
     score = "–" if summary["score"] is None else f"{summary['score']:.0f}"
     lines = [f"### {emoji.get(summary['verdict'], '')} {summary['verdict'].upper()} · game day "
-             f"{_cell(summary['title'])} · score {score}/100" + (" · REHEARSAL" if summary["rehearse"] else ""), "",
-             _cell(summary["reason"]), "",
+             f"{cell(summary['title'])} · score {score}/100" + (" · REHEARSAL" if summary["rehearse"] else ""), "",
+             cell(summary["reason"]), "",
              "| Step | Experiment | Verdict | Score | Why | Recovery |", "| --- | --- | --- | ---: | --- | --- |"]
     for step in summary["steps"]:
         recovery = ", ".join(f"{f['kind']} {_seconds(f['recovery_time_s'])}" for f in step["faults"]
                              if not f["rehearsed"]) or "–"
         step_score = "–" if step["score"] is None else f"{step['score']:.0f}"
-        lines.append(f"| {step['index']}. {_cell(step['title'])} | `{_cell(step['experiment'])}` "
-                     f"| {emoji.get(step['verdict'], '')} {step['verdict']} | {step_score} | {_cell(step['reason'])} "
-                     f"| {_cell(recovery)} |")
+        lines.append(f"| {step['index']}. {cell(step['title'])} | `{cell(step['experiment'])}` "
+                     f"| {emoji.get(step['verdict'], '')} {step['verdict']} | {step_score} | {cell(step['reason'])} "
+                     f"| {cell(recovery)} |")
     lines.append("")
     if summary["follow_ups"]:
         lines += ["**Follow-ups**", ""]
         for item in summary["follow_ups"]:
-            lines.append(f"- **{_cell(item['title'])}** ({item['severity']}): {_cell(item['text'])}")
+            lines.append(f"- **{cell(item['title'])}** ({item['severity']}): {cell(item['text'])}")
             for evidence in item["evidence"]:
-                lines.append(f"  - {_cell(evidence)}")
+                lines.append(f"  - {cell(evidence)}")
         lines.append("")
-    lines += [f"> ⚠️ {_cell(note)}" for note in summary.get("warnings") or []]
+    lines += [f"> ⚠️ {cell(note)}" for note in summary.get("warnings") or []]
     if summary.get("stopped_by"):
         by = summary["stopped_by"]
         who = f"{by.get('user')}@{by.get('host')} pid {by.get('pid')}" if by.get("user") else by.get("kind")
-        lines.append(f"> stopped: {_cell(summary.get('stop_reason') or '')} ({_cell(who)})")
+        lines.append(f"> stopped: {cell(summary.get('stop_reason') or '')} ({cell(who)})")
         lines.append("")
-    lines.append(f"<sub>day {summary['day_id']} · owners {_cell(', '.join(summary['owners']))} · "
+    lines.append(f"<sub>day {summary['day_id']} · owners {cell(', '.join(summary['owners']))} · "
                  f"{summary['counts']['not_run']} not run · chaos {summary['harness_version']} · exit code "
                  f"{summary['exit_code']} · full report: report.html</sub>")
     return "\n".join(lines) + "\n"

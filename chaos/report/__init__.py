@@ -46,10 +46,17 @@ def render_all(run_dir: str | Path, formats=("html", "md", "junit", "json"), see
     texts = {fmt: renderers[fmt](summary) for fmt in formats}  # all rendered before any is written
     if "md" in texts:
         texts["md"] += _baseline_section(Path(run_dir))
+    return write_texts(run_dir, FILES, texts)
+
+
+def write_texts(directory: str | Path, files: dict[str, str], texts: dict[str, str]) -> dict[str, Path]:
+    """Each format's text into its file (``files``: format -> file name) in ``directory``, each written aside
+    and renamed: a reader, or a crash, never sees half a report. Returns format -> path."""
     written = {}
     for fmt, text in texts.items():
-        path = Path(run_dir) / FILES[fmt]
-        _write_atomically(path, text)
+        path = Path(directory) / files[fmt]
+        with written_atomically(path) as partial:
+            partial.write_text(text, encoding="utf-8", newline="\n")
         written[fmt] = path
     return written
 
@@ -75,20 +82,8 @@ def write_comparison(comparison: dict, out_dir: str | Path, formats=("html", "md
 
     renderers = {"html": render_compare_html, "md": render_compare_markdown,
                  "json": lambda c: json.dumps(c, indent=2, ensure_ascii=False, allow_nan=False) + "\n"}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for fmt in formats:
-        path = out_dir / COMPARE_FILES[fmt]
-        _write_atomically(path, renderers[fmt](comparison))
-        written[fmt] = path
-    return written
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader (or a crash) never sees half a report: write aside, then rename."""
-    with written_atomically(path) as partial:
-        partial.write_text(text, encoding="utf-8", newline="\n")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return write_texts(out_dir, COMPARE_FILES, {fmt: renderers[fmt](comparison) for fmt in formats})
 
 
 __all__ = ["COMPARE_FILES", "FILES", "render_all", "write_comparison"]

@@ -110,17 +110,26 @@ def fault_rows(summary: dict) -> list[dict]:
     return rows
 
 
-def _metric(phase: dict, metric: str, with_ci: bool = False) -> str:
+def _metric(phase: dict, metric: str) -> str:
+    return format_value(metric, phase["metrics"][metric]["value"])
+
+
+def _interval(phase: dict, metric: str) -> str:
+    """``CI 66.8–98.6 ms`` (under its value in the table, which then fits the page), or "" without one."""
     cell = phase["metrics"][metric]
-    text = format_value(metric, cell["value"])
-    if with_ci and cell["ci_low"] is not None and cell["value"] is not None:
-        text += f" ({format_range(metric, cell['ci_low'], cell['ci_high'])})"
-    return text
+    if cell["ci_low"] is None or cell["value"] is None:
+        return ""
+    return f"CI {format_range(metric, cell['ci_low'], cell['ci_high'])}"
+
+
+def status_parts(status: dict) -> list[str]:
+    """``["2xx 1,215", "5xx 23"]``: each status class seen, with its count."""
+    labels = {"none": "no response"}
+    return [f"{labels.get(k, k)} {n:,}" for k, n in status.items() if n]
 
 
 def status_text(status: dict) -> str:
-    labels = {"none": "no response"}
-    return " · ".join(f"{labels.get(k, k)} {n:,}" for k, n in status.items() if n) or "–"
+    return " · ".join(status_parts(status)) or "–"
 
 
 def _planned(phase: dict) -> str:
@@ -147,12 +156,14 @@ def phase_rows(summary: dict) -> list[dict]:
         "duration": seconds(phase["duration_s"], 1),
         "requests": f"{phase['metrics']['count']['value']:,.0f}",
         "throughput": _metric(phase, "throughput"),
-        "error_rate": _metric(phase, "error_rate", with_ci=True),
+        "error_rate": _metric(phase, "error_rate"),
+        "error_rate_ci": _interval(phase, "error_rate"),
         "p50": _metric(phase, "latency.p50"),
         "p95": _metric(phase, "latency.p95"),
-        "p99": _metric(phase, "latency.p99", with_ci=True),
+        "p99": _metric(phase, "latency.p99"),
+        "p99_ci": _interval(phase, "latency.p99"),
         "max": _metric(phase, "latency.max"),
-        "status": status_text(phase["metrics"]["status"]),
+        "status": status_parts(phase["metrics"]["status"]) or ["–"],
     } for phase in summary.get("phases") or []]
 
 

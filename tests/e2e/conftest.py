@@ -1,9 +1,10 @@
-"""Fixtures for the end-to-end tests; the helpers they share live in e2e_support."""
+"""Fixtures for the end-to-end tests; the helpers they share live in tests/support (support.e2e and
+support.from_outside)."""
 
 from __future__ import annotations
 
 import pytest
-from e2e_support import REPO, SHORT
+from support.e2e import REPO, SHORT
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import assert_every_fault_reverted, assert_nothing_left, chaos_command, finish, journal, only_run_dir
+from support.e2e import assert_every_fault_reverted, chaos_command, finish, journal, only_run_dir
+from support.from_outside import assert_nothing_left
 
 
 def test_abort_rule_on_p95_latency_aborts_the_run_and_says_why(experiment, tmp_path, docker_client):

@@ -6,7 +6,8 @@ import json
 import uuid
 
 import pytest
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal, only_run_dir
+from support.e2e import REPO, chaos_command, finish, journal, only_run_dir
+from support.from_outside import assert_nothing_left
 
 EXPERIMENT = """\
 name: e2e-attach

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import REPO, SHORT_PHASES, assert_nothing_left, chaos_command, finish, only_run_dir, shop_head
+from support.e2e import REPO, SHORT_PHASES, chaos_command, finish, only_run_dir, shop_head
+from support.from_outside import assert_nothing_left
 
 GATE = shop_head("e2e-gate", 5, SHORT_PHASES) + """\
 faults:

@@ -7,16 +7,8 @@ import threading
 
 import docker
 import pytest
-from e2e_support import (
-    REPO,
-    assert_nothing_left,
-    chaos_command,
-    finish,
-    journal,
-    shop_head,
-    sigkill_when,
-    wait_for_event,
-)
+from support.e2e import REPO, chaos_command, finish, journal, shop_head, sigkill_when, wait_for_event
+from support.from_outside import assert_nothing_left
 
 PAUSE = shop_head("e2e-pause-${CASE}", 3, link=False) + """\
 faults:

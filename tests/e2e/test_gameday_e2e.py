@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from e2e_support import REPO, chaos_command, finish, journal
+from support.e2e import REPO, chaos_command, finish, journal
 
 # Three short experiments on the shop: phases of seconds, one fault each.
 STEP = """\

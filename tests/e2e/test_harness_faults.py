@@ -17,19 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    REPO,
-    SKEWABLE_INVENTORY,
-    assert_nothing_left,
-    chaos_command,
-    finish,
-    journal,
-    run_containers,
-    service_container,
-    shop_load,
-    toxiproxy_state,
-    wait_for_event,
-)
+from support.e2e import REPO, SKEWABLE_INVENTORY, chaos_command, finish, journal, shop_load, wait_for_event
+from support.from_outside import assert_nothing_left, run_containers, service_container, toxiproxy_state
 
 from chaos.faults.partition import CHAIN_PREFIX
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import REPO, assert_every_fault_reverted, assert_nothing_left, chaos_command, finish, journal, \
-    only_run_dir
+from support.e2e import REPO, assert_every_fault_reverted, chaos_command, finish, journal, only_run_dir
+from support.from_outside import assert_nothing_left
 
 
 def shortened(text: str) -> str:

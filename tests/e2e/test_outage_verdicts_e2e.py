@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal, only_run_dir, shop_head
+from support.e2e import REPO, chaos_command, finish, journal, only_run_dir, shop_head
+from support.from_outside import assert_nothing_left
 
 # An abort rule that never breaks, in place of the default guards: these runs are meant to go to their end (slow
 # outliers and a hung system are what they show, and the default p99 guard would stop them).

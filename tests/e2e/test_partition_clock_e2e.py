@@ -8,18 +8,8 @@ import signal
 import time
 
 import pytest
-from e2e_support import (
-    REPO,
-    assert_nothing_left,
-    chaos_command,
-    finish,
-    iptables_rules,
-    journal,
-    service_container,
-    shop_load,
-    sigkill_when,
-    wall_clock_skew_s,
-)
+from support.e2e import REPO, chaos_command, finish, journal, shop_load, sigkill_when
+from support.from_outside import assert_nothing_left, iptables_rules, service_container, wall_clock_skew_s
 
 from chaos.faults.partition import CHAIN_PREFIX
 

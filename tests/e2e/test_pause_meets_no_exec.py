@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-from e2e_support import REPO, chaos_command, finish, journal, only_run_dir, service_container, shop_head
+from support.e2e import REPO, chaos_command, finish, journal, only_run_dir, shop_head
+from support.from_outside import service_container
 
 EXPERIMENT = shop_head("e2e-pause-exec", 6, "{warmup: 2s, baseline: 6s, recovery: 6s}", link=False).replace(
     "@REPO@", str(REPO)) + """\

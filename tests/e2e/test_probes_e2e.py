@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, only_run_dir
+from support.e2e import REPO, chaos_command, finish, only_run_dir
+from support.from_outside import assert_nothing_left
 
 EXPERIMENT = f"""\
 name: e2e-probes

@@ -14,22 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from e2e_support import (
-    REPO,
-    SKEWABLE_INVENTORY,
-    assert_nothing_left,
-    cgroup_limits,
-    chaos_command,
-    edge_latency_ms,
-    finish,
-    iptables_rules,
-    journal,
-    run_containers,
-    service_container,
-    toxiproxy_state,
-    wait_for_event,
-    wall_clock_skew_s,
-)
+from support.e2e import REPO, SKEWABLE_INVENTORY, chaos_command, finish, journal, wait_for_event
+from support.from_outside import (assert_nothing_left, cgroup_limits, edge_latency_ms, iptables_rules, run_containers,
+                                  service_container, toxiproxy_state, wall_clock_skew_s)
 
 from chaos.faults.partition import CHAIN_PREFIX
 

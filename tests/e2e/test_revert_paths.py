@@ -7,16 +7,9 @@ import signal
 import time
 
 import pytest
-from e2e_support import (
-    assert_every_fault_reverted,
-    assert_nothing_left,
-    chaos_command,
-    finish,
-    journal,
-    only_run_dir,
-    sigkill_when,
-    wait_for_event,
-)
+from support.e2e import (assert_every_fault_reverted, chaos_command, finish, journal, only_run_dir, sigkill_when,
+                         wait_for_event)
+from support.from_outside import assert_nothing_left
 
 
 def test_normal_end_held(experiment, tmp_path, docker_client):

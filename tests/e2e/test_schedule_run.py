@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import REPO, assert_nothing_left, chaos_command, finish, journal, only_run_dir, shop_head
+from support.e2e import REPO, chaos_command, finish, journal, only_run_dir, shop_head
+from support.from_outside import assert_nothing_left
 
 SCHEDULES = shop_head("e2e-schedules", 3) + """\
 faults:

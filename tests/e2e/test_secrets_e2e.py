@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 import yaml
-from e2e_support import (REPO, assert_every_fault_reverted, assert_nothing_left, chaos_command, finish, journal,
-                      only_run_dir)
+from support.e2e import REPO, assert_every_fault_reverted, chaos_command, finish, journal, only_run_dir
+from support.from_outside import assert_nothing_left
 
 SECRET = "s3cr3t-T0ken-4711-e2e"
 LITERAL_PASSWORD = "literal-db-pw-9931"

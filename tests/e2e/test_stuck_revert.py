@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from e2e_support import chaos_command, finish, journal, wait_for_event
+from support.e2e import chaos_command, finish, journal, wait_for_event
 
 # db is killed first; latency on the edge link then breaks the abort rule, whose revert of db fails: the path
 # where a failed revert used to leave only a journal line behind an exit 3 (and a game day went on).

@@ -12,7 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from e2e_support import assert_every_fault_reverted, assert_nothing_left, chaos_command, finish, journal
+from support.e2e import assert_every_fault_reverted, chaos_command, finish, journal
+from support.from_outside import assert_nothing_left
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 

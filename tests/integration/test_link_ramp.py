@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from integration_support import redis_ping_ms
+from support.redis_ping import redis_ping_ms
 
 from chaos import spec
 from chaos.faults import build, from_ledger

@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from integration_support import redis_ping_ms
+from support.redis_ping import redis_ping_ms
 
 from chaos.faults import build
 from chaos.faults.link import LinkFault

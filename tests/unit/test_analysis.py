@@ -10,7 +10,7 @@ import pytest
 from chaos.analysis import RunDirError, analyse, exit_code, load_run
 from chaos.spans import assign_segments, judged_segments, planned_segments
 from chaos.stats import grouped_quantiles
-from fakerun import MONO0, hypothesis, make_run, write_run
+from support.fakerun import MONO0, hypothesis, make_run, write_run
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from fake_engine import FakeClient, FakeContainer, state_home  # noqa: F401 - state_home is a fixture
+from support.fake_engine import FakeClient, FakeContainer
 
 from chaos import ledger
 from chaos import system as chaos_system

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from fault_experiments import fault_problems, load_faults
+from support.fault_experiments import fault_problems, load_faults
 
 from chaos import doctor, elfinfo
 from chaos.faults.clock import (

@@ -27,7 +27,7 @@ from chaos.compare import (
 from chaos.report import render_all, write_comparison
 from chaos.report.compare_html import render_compare_html
 from chaos.report.compare_markdown import render_compare_markdown
-from fakerun import make_run
+from support.fakerun import make_run
 
 pytestmark = pytest.mark.unit
 

@@ -7,15 +7,13 @@ binary is found here)."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from support import check_corpus
 
 CORPUS = Path(__file__).resolve().parent.parent / "compose_corpus"
-sys.path.insert(0, str(CORPUS))
-import check_corpus  # noqa: E402  (the checker lives beside the corpus, not in a package)
 
 # Every key of issue 13 items 1 and 2, as the corpus manifest names them.
 KEYS = (

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import check_corpus
 
 from chaos import service_config, spec
 from chaos.cli import main
 from chaos.plan import make_system_plan
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compose_corpus"))
-import check_corpus  # noqa: E402
 
 pytestmark = pytest.mark.unit
 

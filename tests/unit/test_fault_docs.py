@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
-from test_reference_docs import as_experiment
+from support.doc_fragments import as_experiment
 
 from chaos.cli import main
 

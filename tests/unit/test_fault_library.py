@@ -4,8 +4,8 @@ import json
 import os
 
 import pytest
-from fake_engine import FakeClient, FakeContainer, state_home  # noqa: F401 - state_home is a fixture
-from fault_experiments import fault_problems, load_faults, shop_head, write_experiment
+from support.fake_engine import FakeClient, FakeContainer
+from support.fault_experiments import fault_problems, load_faults, shop_head, write_experiment
 
 from chaos import ledger
 from chaos.faults.resources import UNLIMITED_MEMORY, limit_body, restore_bodies

@@ -4,7 +4,7 @@ every report and the dry run show; and what a fault rides on (FaultPlan.link).""
 from __future__ import annotations
 
 import pytest
-from fault_experiments import load_faults, shop_head
+from support.fault_experiments import load_faults, shop_head
 
 from chaos.plan import fault_settings, make_plan
 from chaos.spec import FAULT_TYPES

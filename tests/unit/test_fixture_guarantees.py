@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from fake_engine import state_home  # noqa: F401 - a fixture
 
 from chaos import ledger
 from chaos.faults import FaultAdapter

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
-from fakerun import WALL0, make_run
+from support.fakerun import WALL0, make_run
 
 from chaos.gameday.report import render_day, summarise
 

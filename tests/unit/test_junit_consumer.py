@@ -11,7 +11,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from chaos.analysis import format_value
 from chaos.report import render_all
 from chaos.report.junit import case_names
-from fakerun import hypothesis, make_run
+from support.fakerun import hypothesis, make_run
 
 pytestmark = pytest.mark.unit
 

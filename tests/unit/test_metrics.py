@@ -1,11 +1,11 @@
 """The metric registry: how bounds are written in each unit, and how values are shown."""
 
 import pytest
+from support.valid_experiment import VALID, write
 
 from chaos import metrics
 from chaos.plan import make_plan
 from chaos.spec import load_experiment
-from test_spec import VALID, write
 
 
 @pytest.mark.parametrize("metric, written, value", [

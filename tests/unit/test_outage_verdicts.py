@@ -11,7 +11,7 @@ from chaos.analysis import analyse, load_run
 from chaos.load import SampleTail
 from chaos.plan import AbortRulePlan
 from chaos.runner import broken_abort_rule
-from fakerun import MONO0, hypothesis, write_run
+from support.fakerun import MONO0, hypothesis, write_run
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from fault_experiments import fault_problems, load_faults
+from support.fault_experiments import fault_problems, load_faults
 
 from chaos.faults.partition import (
     ChainRules,

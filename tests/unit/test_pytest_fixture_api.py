@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from fakerun import make_run
+from support.fakerun import make_run
 
 from chaos import analysis
 from chaos.faults import FaultAdapter

@@ -12,12 +12,13 @@ import pytest
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[2]
-UNIT = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
+# The pytester project has no pyproject of ours, so its conftest puts tests/ on the path itself (for xdist workers too).
 CONFTEST = f"""
 import sys
-sys.path.insert(0, {str(UNIT)!r})
-from chaos_fake_runner import install
+sys.path.insert(0, {str(TESTS)!r})
+from support.fake_runner import install
 
 
 def pytest_configure(config):
@@ -61,7 +62,7 @@ def modules_loaded_once(tmp_path_factory):
     """In-process pytester runs drop the modules they imported, and pandas' pyarrow types cannot be
     registered twice in one process: one fake run here loads (lazily imported parts included)
     everything the fake runs and the reports need, before any pytester run."""
-    from chaos_fake_runner import FakeRunner
+    from support.fake_runner import FakeRunner
 
     from chaos.plan import make_plan
     from chaos.spec import load_experiment

@@ -3,7 +3,6 @@ generated parts are up to date, every key of every model is on it, every YAML ex
 fragment of one) in README.md and docs/**/*.md validates, every file in experiments/ validates, and
 the dry-run output shown in the README is what `chaos run --dry-run` prints."""
 
-import copy
 import difflib
 import re
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from support.doc_fragments import as_experiment
 
 from chaos import reference, schema, spec
 from chaos.cli import main
@@ -62,18 +62,6 @@ def experiment_like(data) -> bool:
         return False
     known = [k for k in data if k in EXPERIMENT_KEYS or difflib.get_close_matches(str(k), EXPERIMENT_KEYS, 1, 0.8)]
     return len(known) * 2 > len(data)
-
-
-def as_experiment(data) -> dict:
-    """A full experiment as is; a fragment laid over the reference page's complete example."""
-    if isinstance(data, dict) and "name" in data and "targets" in data:
-        return data
-    merged = copy.deepcopy(yaml.safe_load(reference.EXAMPLE))
-    if isinstance(data, list):  # a list of faults or probes, shown without its key
-        kinds = {tag: field for field, shape in schema.tagged_unions().items() for tag in shape.tags}
-        data = {kinds.get(data[0]["type"], "faults"): data}
-    merged.update(data)
-    return merged
 
 
 @pytest.mark.parametrize("block", list(yaml_blocks()))

@@ -12,7 +12,7 @@ import pytest
 from chaos.analysis import analyse, load_run
 from chaos.report import render_all
 from chaos.report.junit import render_junit
-from fakerun import hypothesis, make_run
+from support.fakerun import hypothesis, make_run
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from chaos.cli import main
 from chaos.load import COLUMNS, SampleTail, csv_to_parquet
 from chaos.probes import Prober
 from chaos.report import render_all
-from fakerun import make_run
+from support.fakerun import make_run
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from chaos.analysis import analyse, load_run
 from chaos.cli import main
 from chaos.report import render_all
 from chaos.rundir import MISSING, RunDirError, readable_versions, upgrade_events, version_problem
-from fakerun import make_run
+from support.fakerun import make_run
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,7 @@ from chaos.plan import make_plan
 from chaos.report import render_all
 from chaos.secrets import REDACTED, scrub, scrub_run_files, secret_env_values
 from chaos.spec import load_experiment
-from fakerun import make_run
+from support.fakerun import make_run
 
 pytestmark = pytest.mark.unit
 

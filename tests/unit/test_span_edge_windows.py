@@ -6,7 +6,7 @@ samples."""
 from __future__ import annotations
 
 import pytest
-from fakerun import hypothesis
+from support.fakerun import hypothesis
 from test_outage_verdicts import closed_users, plan, summary_of, timeline
 
 pytestmark = pytest.mark.unit

@@ -1,56 +1,15 @@
-import textwrap
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.valid_experiment import VALID, write
 
 from chaos.errors import SpecError
 from chaos.plan import make_plan
 from chaos.spec import MAX_TIMELINE_STEPS, load_experiment
 from chaos.units import parse_duration, parse_fraction, parse_milliseconds, parse_rate_kbps
 from chaos.yamlsource import load_yaml_text
-
-VALID = """\
-name: demo
-targets:
-  services:
-    redis:
-      image: chaos-shop-redis:1
-    api:
-      image: chaos-shop-api:${API_VERSION:-v1}
-      ports: ["127.0.0.1::8080"]
-      depends_on:
-        redis: {condition: service_healthy}
-links:
-  - api -> redis:6379
-load:
-  locustfile: locustfile.py
-  target: api:8080
-  users: 5
-phases: {warmup: 1s, baseline: 10s, recovery: 5s}
-faults:
-  - type: latency
-    link: api -> redis:6379
-    latency: 300ms
-    at: 2s
-    duration: 4s
-steady_state:
-  - name: fast
-    metric: latency.p99
-    max: 500ms
-  - name: correct
-    metric: error_rate
-    max: 1%
-"""
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    (tmp_path / "locustfile.py").write_text("")
-    path = tmp_path / "exp.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
 
 def problems_of(tmp_path, text, variables=None) -> list[str]:
     with pytest.raises(SpecError) as info:

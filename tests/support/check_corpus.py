@@ -2,7 +2,7 @@
 implementation): every valid project must pass `docker compose config --format json`, every invalid
 one must fail with the message the manifest expects.
 
-Run it as a script (`python tests/compose_corpus/check_corpus.py [-v] [PROJECT ...]`, exit 0 when the
+Run it as a script (`python tests/support/check_corpus.py [-v] [PROJECT ...]`, exit 0 when the
 corpus holds) or import it (`check_all()`, `canonical()`); tests/unit/test_compose_corpus.py does both.
 
 The Compose binary is, in this order: the CHAOS_COMPOSE environment variable (a path, or a command
@@ -30,8 +30,8 @@ import yaml
 
 UNSET_WARNING = re.compile(r'The \\?"(\w+)\\?" variable is not set')
 
-CORPUS = Path(__file__).resolve().parent
-REPO = CORPUS.parent.parent
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "compose_corpus"
 MANIFEST = CORPUS / "corpus.yaml"
 FALLBACK_BINARIES = (REPO / ".cache" / "compose-v5.6.0" / "docker-compose",)
 TIMEOUT_S = 60

@@ -1,16 +1,7 @@
-"""A Docker engine with one container, for tests of what `chaos clean` and the ledger call. A plain module,
-imported by the tests that use it; ``state_home`` is a fixture they import with it."""
+"""A Docker engine with one container, for tests of what `chaos clean` and the ledger call (the ``state_home``
+fixture they use with it is in tests/unit/conftest.py)."""
 
 from __future__ import annotations
-
-import pytest
-
-
-@pytest.fixture
-def state_home(tmp_path, monkeypatch):
-    """Where run registrations live (``$XDG_STATE_HOME/chaos/runs``), in the test's own folder."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    return tmp_path / "state" / "chaos" / "runs"
 
 
 class FakeContainer:

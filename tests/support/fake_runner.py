@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from fakerun import make_run
+from support.fakerun import make_run
 
 from chaos.runner import RunResult
 

@@ -1,5 +1,4 @@
-"""Helpers the integration tests share. A plain module, not the conftest, so that test modules can import it
-whatever else pytest has imported as `conftest`."""
+"""Timing a link from the test's side: one redis PING round trip through it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Spec tests of faults: an experiment is a head (everything up to `faults:`) plus the faults under test, written
-to a test's temporary folder next to an empty locustfile. A plain module, imported by the tests that use it."""
+to a test's temporary folder next to an empty locustfile."""
 
 from __future__ import annotations
 
