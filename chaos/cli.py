@@ -136,7 +136,7 @@ def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None,
         fail(exc)
     _warn(loaded.warnings)
     if report_dir:
-        plan.report["dir"] = str(Path(report_dir).resolve())
+        plan.with_report_dir(Path(report_dir).resolve())
     baseline_runs = _baseline(baseline, plan.experiment, baseline_last) if baseline else None
     if dry_run:
         _print_plan(plan)
@@ -224,9 +224,9 @@ def _print_plan(plan) -> None:
     console.print("targets: " + ", ".join(_described_target(t) for t in start_order(plan.targets)), markup=False)
     console.print("links:   " + ", ".join(link.name for link in plan.links), markup=False)
     load = plan.load
-    source = Path(load["locustfile"]).name if load.get("locustfile") else f"a scenario of {len(load['scenario'])} requests"
-    amount = f"{load['rate']:g} requests/s" if load["model"] == "open" else f"{load['users']} users"
-    console.print(f"load:    {amount} ({load['model']} model) from {source}", markup=False)
+    source = Path(load.locustfile).name if load.locustfile else f"a scenario of {len(load.scenario)} requests"
+    amount = f"{load.rate:g} requests/s" if load.model == "open" else f"{load.users} users"
+    console.print(f"load:    {amount} ({load.model} model) from {source}", markup=False)
     console.print("timeline:")
     faults = {f.id: f for f in plan.faults}
     for step in steps(plan):
@@ -237,10 +237,10 @@ def _print_plan(plan) -> None:
         detail = " " + " ".join(f"{k}={v}" for k, v in step.detail.items()) if step.detail else ""
         console.print(f"  {step.at:7.1f}s  {step.action.replace('_', ' '):12} {subject}{detail}", markup=False)
     for hypothesis in plan.steady_state:
-        bound = " and ".join(f"{op} {_bound_text(hypothesis['metric'], hypothesis[key])}"
-                             for key, op in (("min", ">="), ("max", "<=")) if hypothesis[key] is not None)
-        console.print(f"hypothesis: {hypothesis['name']}: {hypothesis['metric']} {bound} in "
-                      f"{', '.join(hypothesis['phases'])}", markup=False)
+        bound = " and ".join(f"{op} {_bound_text(hypothesis.metric, value)}"
+                             for op, value in reversed(hypothesis.bounds()))  # the min first: "between"
+        console.print(f"hypothesis: {hypothesis.name}: {hypothesis.metric} {bound} in "
+                      f"{', '.join(hypothesis.phases)}", markup=False)
 
 
 def _bound_text(metric: str, value: float) -> str:

@@ -1,4 +1,4 @@
-"""A hypothesis as the checks it makes: one per phase it names and bound it sets (pure).
+"""A hypothesis of a plan, and the checks it makes: one per phase it names and bound it sets (pure).
 
 The analysis judges these checks and the pytest items of a YAML experiment are made from them, so
 both list the same checks in the same order from this one place.
@@ -6,10 +6,43 @@ both list the same checks in the same order from this one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 BOUNDS = (("<=", "max"), (">=", "min"))
 WARMUP = "warmup"
+
+
+@dataclass(frozen=True)
+class HypothesisPlan:
+    """One steady-state hypothesis, its bounds already numbers in the metric's unit (``max: 500ms`` is 500.0)."""
+
+    name: str
+    metric: str
+    max: float | None
+    min: float | None
+    phases: list[str] = field(default_factory=list)  # empty: every phase of the run but the warmup
+    request: str | None = None  # only requests with this Locust name; None: every request
+    probe: str | None = None  # judge this probe's results instead of the load's requests
+    weight: float = 1.0
+
+    def bounds(self) -> list[tuple[str, float]]:
+        """(op, threshold) of each bound it sets: ``<=`` for a max, ``>=`` for a min."""
+        return [(op, float(getattr(self, key))) for op, key in BOUNDS if getattr(self, key) is not None]
+
+    def to_json(self) -> dict:
+        """As plan.json holds it (the request as ``filter.name``)."""
+        return {"name": self.name, "metric": self.metric, "max": self.max, "min": self.min,
+                "phases": list(self.phases), "filter": {"name": self.request}, "probe": self.probe,
+                "weight": self.weight}
+
+    @classmethod
+    def from_json(cls, entry: dict) -> HypothesisPlan:
+        """From plan.json, of this version or an older one (keys may be missing)."""
+        weight = entry.get("weight")
+        return cls(name=str(entry.get("name") or ""), metric=entry.get("metric", ""), max=entry.get("max"),
+                   min=entry.get("min"), phases=list(entry.get("phases") or []),
+                   request=(entry.get("filter") or {}).get("name"), probe=entry.get("probe"),
+                   weight=float(weight) if weight is not None else 1.0)
 
 
 @dataclass(frozen=True)
@@ -26,19 +59,17 @@ class PlannedCheck:
     weight: float  # the hypothesis's weight, shared evenly among its checks
 
 
-def planned_checks(steady_state: list[dict], phase_names: list[str] | None = None) -> list[PlannedCheck]:
-    """Every check of ``steady_state`` (a plan's hypotheses as plain data). A hypothesis naming no phase is
-    judged in each of ``phase_names`` but the warmup."""
+def planned_checks(hypotheses: list[HypothesisPlan], phase_names: list[str] | None = None) -> list[PlannedCheck]:
+    """Every check of ``hypotheses`` (a plan's steady state). A hypothesis naming no phase is judged in each
+    of ``phase_names`` but the warmup."""
     out: list[PlannedCheck] = []
-    for position, entry in enumerate(steady_state or []):
-        phases = entry.get("phases") or [p for p in phase_names or [] if p != WARMUP]
-        bounds = [(op, entry[key]) for op, key in BOUNDS if entry.get(key) is not None]
-        weight = float(entry["weight"]) if entry.get("weight") is not None else 1.0
-        share = weight / max(1, len(phases) * len(bounds))
-        name = str(entry.get("name") or entry.get("metric", ""))
-        request = (entry.get("filter") or {}).get("name")
+    for position, hypothesis in enumerate(hypotheses or []):
+        phases = hypothesis.phases or [p for p in phase_names or [] if p != WARMUP]
+        bounds = hypothesis.bounds()
+        share = hypothesis.weight / max(1, len(phases) * len(bounds))
+        name = hypothesis.name or hypothesis.metric
         for phase in phases:
             for op, threshold in bounds:
-                out.append(PlannedCheck(len(out), name, entry.get("metric", ""), phase, op, float(threshold), request,
-                                        entry.get("probe"), position, share))
+                out.append(PlannedCheck(len(out), name, hypothesis.metric, phase, op, threshold, hypothesis.request,
+                                        hypothesis.probe, position, share))
     return out

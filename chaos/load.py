@@ -25,9 +25,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from chaos import attribution
-from chaos.load_protocol import ARRIVALS_USER, COLUMNS, DEFAULT_TIMEOUT, SCENARIO_USER, TIMEOUT_ENV
+from chaos.load_protocol import ARRIVALS_USER, COLUMNS, SCENARIO_USER, TIMEOUT_ENV
 from chaos.atomic import written_atomically
 from chaos.errors import EnvironmentProblem
+from chaos.plan import LoadPlan
 from chaos.rundir import SAMPLES_CSV
 from chaos.spans import WINDOW_S
 
@@ -58,27 +59,27 @@ class LocustInvocation:
     env: dict[str, str]
 
 
-def locust_invocation(load: dict, host: str, run_time: float, stats_file: Path, master_port: int | None = None,
+def locust_invocation(load: LoadPlan, host: str, run_time: float, stats_file: Path, master_port: int | None = None,
                       seed: int | None = None) -> LocustInvocation:
     """Pure: the command lines and environment for ``load`` (a plan's load section). ``master_port`` 0: the
     master binds a port the kernel chooses and writes it to ``CHAOS_MASTER_PORT_FILE`` (workers then need
     ``worker_commands`` with it)."""
     files = [RECORDER]
-    if load["model"] == "open":
+    if load.model == "open":
         files.append(ARRIVALS)
-    files.append(Path(load["locustfile"]) if load.get("locustfile") else SCENARIO)
-    user_classes = list(load.get("user_classes") or []) or ([SCENARIO_USER] if not load.get("locustfile") else [])
-    workers = int(load.get("workers") or 0)
-    env = {"PYTHONUNBUFFERED": "1", TIMEOUT_ENV: str(float(load.get("timeout") or DEFAULT_TIMEOUT))}
-    if load.get("scenario"):
-        env["CHAOS_SCENARIO"] = json.dumps(load["scenario"])
-    if load["model"] == "open":
+    files.append(Path(load.locustfile) if load.locustfile else SCENARIO)
+    user_classes = list(load.user_classes) or ([SCENARIO_USER] if not load.locustfile else [])
+    workers = load.workers
+    env = {"PYTHONUNBUFFERED": "1", TIMEOUT_ENV: str(float(load.timeout))}
+    if load.scenario:
+        env["CHAOS_SCENARIO"] = json.dumps(load.scenario)
+    if load.model == "open":
         drivers = max(1, workers)
-        env["CHAOS_OPEN"] = json.dumps({"rate": load["rate"], "user_classes": user_classes, "drivers": drivers,
-                                        "max_in_flight": load["max_in_flight"], "seed": seed})
+        env["CHAOS_OPEN"] = json.dumps({"rate": load.rate, "user_classes": user_classes, "drivers": drivers,
+                                        "max_in_flight": load.max_in_flight, "seed": seed})
         users, spawn_rate, classes = drivers, float(drivers), [ARRIVALS_USER]
     else:
-        users, spawn_rate, classes = load["users"], load["spawn_rate"], user_classes
+        users, spawn_rate, classes = load.users, load.spawn_rate, user_classes
     locustfiles = ",".join(str(f) for f in files)
     common = ["-f", locustfiles, "--loglevel", "WARNING"]
     master = [sys.executable, "-m", "locust", *common, "--headless", "--users", str(users),
@@ -106,7 +107,7 @@ class LoadProcess:
     """Headless Locust (one process, or a master and local workers), bounded by ``--run-time`` and by
     the harness stopping it. All its processes share one process group, killed as one."""
 
-    load: dict
+    load: LoadPlan
     host: str
     run_time: float
     run_dir: Path

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets as _random
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from chaos import service_config, spec
+from chaos.hypotheses import HypothesisPlan, PlannedCheck, planned_checks
 from chaos.links import Link
 from chaos.secrets import scrub, secret_env_values
 from chaos.spec import LoadedExperiment
@@ -233,6 +235,66 @@ _SETTINGS = {
 }
 
 
+# ---- the plan's other sections: load, probes, abort rules, report --------------------------------
+# Built once, here; the runner, the load, the probes, the test kit and the CLI read their attributes.
+# Hypotheses (HypothesisPlan) live with the checks they make, in chaos.hypotheses.
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """The load to drive, its fields in plan.json's order and units (timeout in seconds)."""
+
+    locustfile: str | None  # an absolute path; None: the scenario's requests
+    user_classes: list[str]
+    scenario: list[dict] | None  # scenario_request() of each request
+    users: int
+    spawn_rate: float
+    model: str  # "closed": users wait for answers; "open": a constant arrival rate
+    rate: float | None  # open model: requests per second
+    max_in_flight: int
+    workers: int
+    timeout: float
+    target: str  # service:port of the edge link
+
+    @classmethod
+    def from_spec(cls, load: spec.Load, locustfile: str | None) -> LoadPlan:
+        """From the experiment's (or a test's) load section; ``locustfile`` resolved by the caller."""
+        return cls(locustfile=locustfile, user_classes=list(load.user_classes),
+                   scenario=[scenario_request(r) for r in load.scenario] if load.scenario else None,
+                   users=load.users, spawn_rate=load.spawn_rate, model=load.model, rate=load.rate,
+                   max_in_flight=load.max_in_flight, workers=load.workers, timeout=load.timeout, target=load.target)
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    name: str
+    type: str  # http, tcp, command, python, container
+    every: float  # seconds between tries
+    timeout: float  # seconds a try may take
+    params: dict  # type-specific, as chaos.probes reads them
+
+
+@dataclass(frozen=True)
+class AbortRulePlan:
+    """Stop the run when ``metric`` over the trailing ``for_`` seconds is above ``max`` (the metric's unit)."""
+
+    metric: str
+    max: float
+    for_: float
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "max": self.max, "for": self.for_}
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    dir: str  # run dirs go to DIR/EXPERIMENT/RUN_ID
+    formats: list[str]
+
+
+ALL_FORMATS = ["html", "md", "junit", "json"]
+
+
 @dataclass(frozen=True)
 class Window:
     phase: str
@@ -249,15 +311,15 @@ class Plan:
     source_file: str
     targets: list[TargetPlan]
     links: list[LinkPlan]
-    load: dict
+    load: LoadPlan | None  # None: a system plan (the pytest fixtures' system), or a test that drove no load
     phases: dict[str, float]
     timeline: list[Window]
     faults: list[FaultPlan]
-    steady_state: list[dict]
-    abort: list[dict]
-    report: dict
+    steady_state: list[HypothesisPlan]
+    abort: list[AbortRulePlan]
+    report: ReportPlan
     secret_values: list[str] = field(default_factory=list, repr=False)
-    probes: list[dict] = field(default_factory=list)
+    probes: list[ProbePlan] = field(default_factory=list)
     # The compose project's top-level volumes, networks, secrets and configs, canonical (key -> settings).
     volumes: dict[str, dict] = field(default_factory=dict)
     networks: dict[str, dict] = field(default_factory=dict)
@@ -271,10 +333,25 @@ class Plan:
     def duration(self) -> float:
         return self.timeline[-1].end
 
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.report.dir) / self.experiment / self.run_id
+
+    def with_report_dir(self, directory: str | Path) -> None:
+        """Run dirs go under ``directory`` instead (``--report-dir``, a game day's steps)."""
+        self.report = replace(self.report, dir=str(directory))
+
+    def checks(self) -> list[PlannedCheck]:
+        """Every check of the steady state, in the order the analysis judges and the summary lists them."""
+        return planned_checks(self.steady_state, [window.phase for window in self.timeline])
+
     def to_json(self) -> dict:
         """What goes to plan.json: everything but secret values and target environment values."""
         data = asdict(self)
         data.pop("secret_values")
+        data["load"] = data["load"] or {}
+        data["steady_state"] = [hypothesis.to_json() for hypothesis in self.steady_state]
+        data["abort"] = [rule.to_json() for rule in self.abort]
         for target in data["targets"]:
             target["environment"] = {key: "<set>" for key in target["environment"]}
         data["phases"] = dict(self.phases)
@@ -305,25 +382,13 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
         targets=[_with_probe_ports(_target_plan(name, service), exp.probes)
                  for name, service in loaded.services.items()],
         links=_links(exp),
-        load={
-            "locustfile": str(loaded.path(exp.load.locustfile)) if exp.load.locustfile else None,
-            "user_classes": list(exp.load.user_classes),
-            "scenario": [scenario_request(r) for r in exp.load.scenario] if exp.load.scenario else None,
-            "users": exp.load.users,
-            "spawn_rate": exp.load.spawn_rate,
-            "model": exp.load.model,
-            "rate": exp.load.rate,
-            "max_in_flight": exp.load.max_in_flight,
-            "workers": exp.load.workers,
-            "timeout": exp.load.timeout,  # seconds
-            "target": exp.load.target,
-        },
+        load=LoadPlan.from_spec(exp.load, str(loaded.path(exp.load.locustfile)) if exp.load.locustfile else None),
         phases=phases,
         timeline=timeline(phases),
         faults=faults,
         steady_state=[_hypothesis(h) for h in exp.steady_state],
-        abort=[{"metric": r.metric, "max": r.threshold(), "for": r.for_} for r in exp.abort],
-        report={"dir": str(loaded.path(exp.report.dir)), "formats": list(exp.report.formats)},
+        abort=[AbortRulePlan(r.metric, r.threshold(), r.for_) for r in exp.abort],
+        report=ReportPlan(str(loaded.path(exp.report.dir)), list(exp.report.formats)),
         secret_values=sorted(set(loaded.secret_values) | {
             value for service in loaded.services.values() for value in secret_env_values(service.env())}),
         probes=[_probe(p, loaded.base_dir) for p in exp.probes],
@@ -338,9 +403,8 @@ def make_system_plan(name: str, services: dict[str, spec.Service], links: list[s
     the edge link (``load -> service:port``) among them if load is to be driven."""
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
-                links=[LinkPlan.parse(link) for link in links], load={}, phases={}, timeline=[], faults=[],
-                steady_state=[], abort=[],
-                report={"dir": "reports", "formats": ["html", "md", "junit", "json"]},
+                links=[LinkPlan.parse(link) for link in links], load=None, phases={}, timeline=[], faults=[],
+                steady_state=[], abort=[], report=ReportPlan("reports", list(ALL_FORMATS)),
                 **project_resources(project))
 
 
@@ -437,18 +501,18 @@ def _file_source(entry: dict) -> dict:
     return {"external": entry.get("name", "")}
 
 
-def _hypothesis(h: spec.Hypothesis) -> dict:
-    return {"name": h.name, "metric": h.metric, "max": h.bound("max"), "min": h.bound("min"),
-            "phases": list(h.phases), "filter": {"name": h.request}, "probe": h.probe, "weight": h.weight}
+def _hypothesis(h: spec.Hypothesis) -> HypothesisPlan:
+    return HypothesisPlan(name=h.name, metric=h.metric, max=h.bound("max"), min=h.bound("min"), phases=list(h.phases),
+                          request=h.request, probe=h.probe, weight=h.weight)
 
 
-def _probe(probe, base_dir) -> dict:
+def _probe(probe, base_dir) -> ProbePlan:
     params = probe.model_dump(exclude={"name", "type", "every", "timeout"})
     if probe.type == "http":
         params["expect_status"] = probe.statuses()
     if probe.type == "python":
         params["path"] = str(base_dir)
-    return {"name": probe.name, "type": probe.type, "every": probe.every, "timeout": probe.timeout, "params": params}
+    return ProbePlan(name=probe.name, type=probe.type, every=probe.every, timeout=probe.timeout, params=params)
 
 
 def _with_probe_ports(target: TargetPlan, probes) -> TargetPlan:

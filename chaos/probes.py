@@ -25,6 +25,7 @@ import requests
 
 from chaos.faults.gate import GATE, Frozen
 from chaos.atomic import written_atomically
+from chaos.plan import ProbePlan
 
 # How long an exec whose output has closed may take to be marked ended by the engine before its exit is read.
 EXEC_SETTLE = 2.0
@@ -49,14 +50,14 @@ class Result:
     error: str | None
 
 
-def check(probe: dict, system) -> str | None:
-    """One try of ``probe`` (a plan probe); returns the observed value or raises ProbeFailed."""
-    kind, params = probe["type"], probe["params"]
+def check(probe: ProbePlan, system) -> str | None:
+    """One try of ``probe``; returns the observed value or raises ProbeFailed."""
+    kind, params = probe.type, probe.params
     if kind == "http":
-        return _http(params, system, probe["timeout"])
+        return _http(params, system, probe.timeout)
     if kind == "tcp":
         port = system.published(params["service"], params["port"])
-        with socket.create_connection(("127.0.0.1", port), timeout=probe["timeout"]):
+        with socket.create_connection(("127.0.0.1", port), timeout=probe.timeout):
             return "connected"
     if kind == "command":
         return _command(params, system)
@@ -159,7 +160,7 @@ class _Claim:
 class Prober:
     """Runs every probe of a plan on its schedule until ``stop()``."""
 
-    def __init__(self, probes: list[dict], system, check_function=check):
+    def __init__(self, probes: list[ProbePlan], system, check_function=check):
         self.probes = probes
         self.system = system
         self.check = check_function
@@ -171,7 +172,7 @@ class Prober:
     def start(self) -> None:
         for probe in self.probes:
             thread = threading.Thread(target=self._schedule, args=(probe,), daemon=True,
-                                      name=f"chaos-probe-{probe['name']}")
+                                      name=f"chaos-probe-{probe.name}")
             thread.start()
             self._threads.append(thread)
 
@@ -180,7 +181,7 @@ class Prober:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _schedule(self, probe: dict) -> None:
+    def _schedule(self, probe: ProbePlan) -> None:
         due = time.monotonic()
         running = None
         while not self._stop.is_set():
@@ -190,17 +191,17 @@ class Prober:
                 claim = _Claim()
                 # A daemon thread per try: one hanging in the engine is abandoned, and never keeps the process alive.
                 running = threading.Thread(target=self._try, args=(probe, claim), daemon=True,
-                                           name=f"chaos-probe-try-{probe['name']}")
+                                           name=f"chaos-probe-try-{probe.name}")
                 running.start()
-                running.join(timeout=probe["timeout"])
+                running.join(timeout=probe.timeout)
                 if running.is_alive():
                     if claim.take():
-                        self._record(probe, due, False, probe["timeout"] * 1000, None,
-                                     f"timed out after {probe['timeout']:g}s")
-            due += probe["every"]
+                        self._record(probe, due, False, probe.timeout * 1000, None,
+                                     f"timed out after {probe.timeout:g}s")
+            due += probe.every
             self._stop.wait(max(0.0, due - time.monotonic()))
 
-    def _try(self, probe: dict, claim: "_Claim") -> None:
+    def _try(self, probe: ProbePlan, claim: "_Claim") -> None:
         started = time.monotonic()
         try:
             value, error = self.check(probe, self.system), None
@@ -211,7 +212,7 @@ class Prober:
 
     def _record(self, probe, t_mono, success, latency_ms, value, error) -> None:
         with self._lock:
-            self.results.append(Result(time.time() - (time.monotonic() - t_mono), t_mono, probe["name"], success,
+            self.results.append(Result(time.time() - (time.monotonic() - t_mono), t_mono, probe.name, success,
                                        latency_ms, value, error))
 
     def recent(self, probe: str, since_mono: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,6 @@ from pathlib import Path, PurePath
 import pytest
 
 from chaos.errors import ChaosError, SpecError
-from chaos.hypotheses import planned_checks
 from chaos.results import CheckFailed, check_text, observed_text, threshold_text
 
 DEFAULT_GLOBS = ("experiments/*.yaml", "experiments/*.yml")
@@ -54,7 +53,7 @@ class ExperimentFile(pytest.File):
             raise self.CollectError(f"invalid experiment (nothing was started):\n{exc}") from None
         self.plan = make_plan(self.loaded, seed=options.seed)
         self.experiment = self.plan.experiment
-        checks = planned_checks(self.plan.steady_state, [window.phase for window in self.plan.timeline])
+        checks = self.plan.checks()
         both_bounds = {c.hypothesis for c in checks if c.op == ">="} & {c.hypothesis for c in checks if c.op == "<="}
         seen: dict[str, int] = {}
         for check in checks:
@@ -79,7 +78,7 @@ class ExperimentFile(pytest.File):
         options = self.config.stash[OPTIONS_KEY]
         plan = self.plan
         if options.report_dir:
-            plan.report["dir"] = str(options.report_dir)
+            plan.with_report_dir(options.report_dir)
         progress = options.progress(f"{self.experiment}")
         progress(f"run {plan.run_id} ({plan.duration:.0f}s of load)")
         self.result = Runner(plan, on_progress=progress).run()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chaos import analysis, metrics
+from chaos.hypotheses import HypothesisPlan
 from chaos.metrics import describe, format_range, format_value, has_interval
 
 OPS = {"<=": "≤", ">=": "≥"}
@@ -177,7 +178,7 @@ class ResultPolicy:
     """How a result reports: where its test's report will be, what to record, what inconclusive does."""
 
     report: Path | None = None
-    record: Callable[[dict], None] = lambda hypothesis: None
+    record: Callable[[HypothesisPlan], None] = lambda hypothesis: None
     inconclusive: Callable[[str, str], None] = lambda reason, full: None  # (one line, whole story)
 
 
@@ -294,11 +295,11 @@ class LoadResult:
         if unknown:
             raise ValueError(f"this load has no phase {', '.join(map(repr, unknown))} "
                              f"(it has: {', '.join(self.phases) or 'none'})")
-        hypothesis = {"name": name or _hypothesis_name(metric, max, min, request), "metric": metric,
-                      "max": metrics.bound(metric, max), "min": metrics.bound(metric, min), "phases": chosen,
-                      "filter": {"name": request}, "weight": 1.0}
+        hypothesis = HypothesisPlan(name=name or _hypothesis_name(metric, max, min, request), metric=metric,
+                                    max=metrics.bound(metric, max), min=metrics.bound(metric, min), phases=chosen,
+                                    request=request)
         checks = self._judge(hypothesis)
-        self.policy.record({**hypothesis, "phases": [self.phase_names.get(p, p) for p in chosen]})
+        self.policy.record(replace(hypothesis, phases=[self.phase_names.get(p, p) for p in chosen]))
         deviated = [c for c in checks if c["verdict"] == "deviated"]
         if deviated:
             raise CheckFailed(_many(deviated, self.policy.report))
@@ -322,8 +323,8 @@ class LoadResult:
                               + (f"\n  report:    {self.policy.report}" if self.policy.report else ""))
         return value
 
-    def _judge(self, hypothesis: dict) -> list[dict]:
-        run = replace(self.run, plan={**self.run.plan, "steady_state": [hypothesis]})
+    def _judge(self, hypothesis: HypothesisPlan) -> list[dict]:
+        run = replace(self.run, plan={**self.run.plan, "steady_state": [hypothesis.to_json()]})
         return analysis.analyse(run, seed=self.seed)["checks"]
 
 

@@ -29,7 +29,8 @@ from chaos import ledger, metrics
 from chaos.journal import Journal, read_journal_lines
 from chaos.live import Status
 from chaos.load import LoadProcess, SampleTail, csv_to_parquet
-from chaos.plan import Plan, Step, steps
+from chaos.hypotheses import HypothesisPlan
+from chaos.plan import AbortRulePlan, Plan, Step, steps
 from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from chaos.probes import Prober
@@ -70,7 +71,7 @@ class Runner:
         self.rehearse = rehearse
         self.keep_system = keep_system
         self.late_signal: int | None = None  # a signal that arrived while tearing down (ignored, but told)
-        self.run_dir = Path(plan.report["dir"]) / plan.experiment / plan.run_id
+        self.run_dir = plan.run_dir
         self.on_progress = on_progress or (lambda message: None)
         self.on_status = on_status or (lambda status: None)
         self.prober: Prober | None = None
@@ -156,7 +157,7 @@ class Runner:
         if self.plan.probes:
             self.prober = Prober(self.plan.probes, self.system)
             self.prober.start()
-            self.journal.append("probes_started", probes=[p["name"] for p in self.plan.probes])
+            self.journal.append("probes_started", probes=[probe.name for probe in self.plan.probes])
 
     def _start_load(self) -> None:
         load = self.plan.load
@@ -164,8 +165,8 @@ class Runner:
                                 self.run_dir, self.plan.seed)
         self.tail = SampleTail(self.load.samples_csv, self.load.waiting_json)
         self.load.start()
-        self.journal.append("load_started", users=load["users"], spawn_rate=load["spawn_rate"], model=load["model"],
-                            rate=load["rate"], workers=load["workers"], host=self.system.edge_url(self.plan.edge.name),
+        self.journal.append("load_started", users=load.users, spawn_rate=load.spawn_rate, model=load.model,
+                            rate=load.rate, workers=load.workers, host=self.system.edge_url(self.plan.edge.name),
                             pid=self.load.process.pid)
         for fault in self.plan.faults:
             self.faults[fault.id] = fault_families.build(fault, self.system)
@@ -230,15 +231,15 @@ class Runner:
         if window is not None:
             so_far = min(elapsed - window.start, self.tail.keep_seconds)
             for hypothesis in self.plan.steady_state:
-                if window.phase not in hypothesis["phases"]:
+                if window.phase not in hypothesis.phases:
                     continue
-                if hypothesis.get("probe"):
-                    probe_latencies, probe_ok = self.prober.recent(hypothesis["probe"], now - so_far)
-                    value = metrics.live_value(hypothesis["metric"], probe_latencies, probe_ok, so_far)
+                if hypothesis.probe:
+                    probe_latencies, probe_ok = self.prober.recent(hypothesis.probe, now - so_far)
+                    value = metrics.live_value(hypothesis.metric, probe_latencies, probe_ok, so_far)
                 else:
-                    requests = live_requests(self.tail, hypothesis["metric"], so_far, now, now - so_far)
-                    value = metrics.live_value(hypothesis["metric"], *requests, so_far)
-                hypotheses.append((f"{hypothesis['name']}: {hypothesis['metric']}", _live_state(hypothesis, value)))
+                    requests = live_requests(self.tail, hypothesis.metric, so_far, now, now - so_far)
+                    value = metrics.live_value(hypothesis.metric, *requests, so_far)
+                hypotheses.append((f"{hypothesis.name}: {hypothesis.metric}", _live_state(hypothesis, value)))
         return Status(elapsed=elapsed, total=self.plan.duration, phase=window.phase if window else None,
                       phase_left=(window.end - elapsed) if window else 0.0,
                       active_faults=[fault.plan.name + (" (rehearsed)" if self.rehearse else "")
@@ -333,10 +334,11 @@ class Runner:
                 f"`chaos clean --run {self.plan.run_id}`")
         return f"{line} (the run had failed first: {error})" if error else line
 
-    def _abort(self, rule: dict) -> None:
-        self.journal.append("abort", rule=f"{rule['metric']} > {rule['max']} for {rule['for']}s",
-                            metric=rule["metric"], observed=rule["observed"], threshold=rule["max"])
-        self.on_progress(f"ABORT: {rule['metric']} {rule['observed']:.3g} > {rule['max']:.3g}")
+    def _abort(self, broken: BrokenRule) -> None:
+        rule = broken.rule
+        self.journal.append("abort", rule=f"{rule.metric} > {rule.max} for {rule.for_}s",
+                            metric=rule.metric, observed=broken.observed, threshold=rule.max)
+        self.on_progress(f"ABORT: {rule.metric} {broken.observed:.3g} > {rule.max:.3g}")
         # Cleanup begins here: a Ctrl-C now would break out of the revert while its threads still run, and the
         # teardown would iterate the faults they are removing. Only the teardown follows an abort.
         self._signals.cleaning_up()
@@ -398,7 +400,7 @@ class Runner:
 
         if outcome == "error":
             return RunResult(self.run_dir, outcome, 4, error=error)
-        reports = report.render_all(self.run_dir, formats=tuple(self.plan.report["formats"]),
+        reports = report.render_all(self.run_dir, formats=tuple(self.plan.report.formats),
                                     secrets=self.plan.secret_values)
         summary = json.loads((self.run_dir / "summary.json").read_text()) if (self.run_dir / "summary.json").exists() \
             else analysis.analyse(analysis.load_run(self.run_dir), seed=self.plan.seed)
@@ -412,18 +414,24 @@ class Runner:
         self.on_progress(f"{signal.Signals(signum).name} ignored: reverting faults and cleaning up first")
 
 
-def broken_abort_rule(rules: list[dict], tail: SampleTail, now: float,
-                      sent_since: float = -math.inf) -> dict | None:
+@dataclass(frozen=True)
+class BrokenRule:
+    rule: AbortRulePlan
+    observed: float  # the metric's value over the rule's window, above its max
+
+
+def broken_abort_rule(rules: list[AbortRulePlan], tail: SampleTail, now: float,
+                      sent_since: float = -math.inf) -> BrokenRule | None:
     """The first rule whose metric, over its trailing window of requests (those sent at or after
     ``sent_since``), is above its max (with the value observed), or None. Every metric the registry marks
     live is judged the way the analysis computes it."""
     for rule in rules:
-        latencies, ok = live_requests(tail, rule["metric"], rule["for"], now, sent_since)
+        latencies, ok = live_requests(tail, rule.metric, rule.for_, now, sent_since)
         if len(latencies) < ABORT_MIN_REQUESTS:
             continue
-        observed = metrics.live_value(rule["metric"], latencies, ok, rule["for"])
-        if observed is not None and observed > rule["max"]:
-            return {**rule, "observed": observed}
+        observed = metrics.live_value(rule.metric, latencies, ok, rule.for_)
+        if observed is not None and observed > rule.max:
+            return BrokenRule(rule, observed)
     return None
 
 
@@ -439,11 +447,11 @@ def live_requests(tail: SampleTail, metric: str, seconds: float, now: float,
     return np.concatenate([latencies, waits]), np.concatenate([ok, np.ones(len(waits), bool)])
 
 
-def _live_state(hypothesis: dict, value: float | None) -> str:
+def _live_state(hypothesis: HypothesisPlan, value: float | None) -> str:
     if value is None:
         return "-"
-    too_high = hypothesis["max"] is not None and value > hypothesis["max"]
-    too_low = hypothesis["min"] is not None and value < hypothesis["min"]
+    too_high = hypothesis.max is not None and value > hypothesis.max
+    too_low = hypothesis.min is not None and value < hypothesis.min
     return "over" if too_high or too_low else "ok"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from chaos import metrics
 from chaos.analysis.slices import MIN_WINDOWS, PhaseSlice
 from chaos.analysis.verdict import check_reason
-from chaos.hypotheses import PlannedCheck, planned_checks
+from chaos.hypotheses import HypothesisPlan, PlannedCheck, planned_checks
 from chaos.metrics import METRICS, describe
 from chaos.stats import proportion_ci
 
@@ -17,7 +17,8 @@ class PhaseChecks:
     """Mixed into ``Analysis``: the plan's ``steady_state`` entries as checks."""
 
     def checks(self) -> list[dict]:
-        return [self._check(planned) for planned in planned_checks(self.plan.get("steady_state"), self.phase_names)]
+        hypotheses = [HypothesisPlan.from_json(entry) for entry in self.plan.get("steady_state") or []]
+        return [self._check(planned) for planned in planned_checks(hypotheses, self.phase_names)]
 
     def _check(self, planned: PlannedCheck) -> dict:
         metric, phase, op, threshold = planned.metric, planned.phase, planned.op, planned.threshold

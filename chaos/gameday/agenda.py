@@ -77,7 +77,7 @@ def make_agenda(day: LoadedGameDay, plans: dict[int, Plan] | None = None) -> Age
             "phases": {w.phase: [w.start, w.end] for w in plan.timeline},
             "faults": [{"id": f.id, "name": f.name, "kind": f.kind, "target": f.target,
                         "at_s": _fault_start(plan, f.at), "duration_s": f.duration} for f in plan.faults],
-            "hypotheses": [h["name"] for h in plan.steady_state],
+            "hypotheses": [h.name for h in plan.steady_state],
             "runbook": step.spec.runbook,
             "experiment_file": str(step.loaded.source.file),
         }))

@@ -84,7 +84,7 @@ class GameDay:
         self.day_dir = root / "gamedays" / day.name / self.day_id
         self.plans: dict[int, Plan] = step_plans(day, {s.index: f"{self.day_id}-{s.index}" for s in day.steps})
         for plan in self.plans.values():
-            plan.report["dir"] = str(self.day_dir / "steps")
+            plan.with_report_dir(self.day_dir / "steps")
         self.agenda = make_agenda(day, self.plans)
         self.journal: Journal | None = None
         self.state: DayState | None = None
@@ -245,7 +245,7 @@ class GameDay:
 
     def _run_step(self, step) -> None:
         plan = self.plans[step.index]
-        run_dir = Path(plan.report["dir"]) / plan.experiment / plan.run_id
+        run_dir = plan.run_dir
         self.started[step.index] = run_dir
         self.state.update(state="running", step=step.index, step_title=step.title, experiment=plan.experiment,
                           step_run_dir=str(run_dir))

@@ -17,7 +17,8 @@ from chaos.errors import EnvironmentProblem
 from chaos.faults import FaultAdapter
 from chaos.journal import Journal
 from chaos.links import Link
-from chaos.plan import FaultPlan, Plan, scenario_request
+from chaos.hypotheses import HypothesisPlan
+from chaos.plan import FaultPlan, LoadPlan, Plan, ReportPlan
 from chaos.results import LoadResult, ResultPolicy
 from chaos.signals import shielded
 from chaos.testkit.load_results import load_result, merge_samples
@@ -119,7 +120,7 @@ class Chaos:
         self.faults: list[FaultContext] = []
         self.active: dict[str, FaultContext] = {}
         self.loads: list[LoadRun] = []
-        self.expectations: list[dict] = []
+        self.expectations: list[HypothesisPlan] = []
         self.records: list[dict] = []
         self.closed = False
         self._lock = threading.RLock()  # fault timers (restart_after, ramps) act from their own threads
@@ -368,7 +369,7 @@ class Chaos:
         self.loads.append(run)
         return run
 
-    def _load_section(self, users, options: dict) -> dict:
+    def _load_section(self, users, options: dict) -> LoadPlan:
         from pydantic import ValidationError
 
         defaults = {k: v for k, v in self.system.resolved.load.items()
@@ -388,14 +389,11 @@ class Chaos:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'load'}: {e['msg']}" for e in exc.errors())
             raise UsageProblem(f"load: {problems}") from None
-        section = model.model_dump(by_alias=False)
-        section["locustfile"] = str(Path(model.locustfile).resolve()) if model.locustfile else None
-        section["scenario"] = [scenario_request(r) for r in model.scenario] if model.scenario else None
-        return section
+        return LoadPlan.from_spec(model, str(Path(model.locustfile).resolve()) if model.locustfile else None)
 
     # -- expectations and the end
 
-    def _record_expectation(self, hypothesis: dict) -> None:
+    def _record_expectation(self, hypothesis: HypothesisPlan) -> None:
         self.expectations.append(hypothesis)
 
     def close(self, outcome: str = "completed", error: str | None = None) -> dict:
@@ -435,9 +433,9 @@ class Chaos:
     def _write_plan(self) -> None:
         plan = Plan(experiment=self.name, description=self.description, run_id=self.run_id, seed=self.seed,
                     source_file="", targets=self.system.plan.targets, links=self.system.plan.links,
-                    load=self.loads[0].section if self.loads else {}, phases={}, timeline=[],
+                    load=self.loads[0].section if self.loads else None, phases={}, timeline=[],
                     faults=[f.plan for f in self.faults], steady_state=self.expectations, abort=[],
-                    report={"dir": str(self.run_dir.parent.parent), "formats": list(self.formats)},
+                    report=ReportPlan(str(self.run_dir.parent.parent), list(self.formats)),
                     secret_values=self.secret_values)
         data = plan.to_json()
         data["system_run_id"] = self.system.run_id
@@ -457,7 +455,7 @@ class LoadRun:
     """One load in Locust's own process. As a context manager (``background_load``) it runs while the
     block does; ``result`` is ready when it ends."""
 
-    def __init__(self, chaos: Chaos, number: int, section: dict, warmup: float, run_time: float):
+    def __init__(self, chaos: Chaos, number: int, section: LoadPlan, warmup: float, run_time: float):
         self.chaos, self.number, self.section = chaos, number, section
         self.warmup, self.run_time = warmup, run_time
         self.process = None
@@ -497,9 +495,9 @@ class LoadRun:
         self.process = LoadProcess(self.section, host, self.run_time, self.dir, self.chaos.seed + self.number)
         self.tail = SampleTail(self.process.samples_csv)
         self.process.start()
-        record = self.chaos._log("load_started", load=self.number, users=self.section["users"],
-                                 spawn_rate=self.section["spawn_rate"], model=self.section["model"],
-                                 rate=self.section.get("rate"), host=host, pid=self.process.process.pid)
+        record = self.chaos._log("load_started", load=self.number, users=self.section.users,
+                                 spawn_rate=self.section.spawn_rate, model=self.section.model,
+                                 rate=self.section.rate, host=host, pid=self.process.process.pid)
         self.started_seq = record["seq"]
         self._wait_first_sample()
         if self.warmup > 0:

@@ -39,7 +39,7 @@ def load_result(load: LoadRun) -> LoadResult:
     touched = {r.get("fault_id") for r in events if r.get("fault_id")}
     plan = {"experiment": chaos.name, "run_id": chaos.run_id, "seed": chaos.seed, "description": chaos.description,
             "faults": [_fault_json(f.plan) for f in chaos.faults if f.id in touched], "steady_state": [],
-            "load": load.section, "targets": []}
+            "load": asdict(load.section), "targets": []}
     samples = pd.read_parquet(load.parquet).sort_values("t_mono", kind="stable").reset_index(drop=True)
     run = Run(plan=plan, events=events, samples=samples, run_dir=load.dir)
     return LoadResult(run, chaos.seed, phase_names=dict(load.names), policy=chaos.policy)

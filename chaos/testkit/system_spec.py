@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from chaos import compose, spec
@@ -72,7 +72,7 @@ class SystemSpec:
             loaded = spec.load_experiment(self.experiment, variables)
             services, experiment, project = loaded.services, loaded.experiment, loaded.compose_project
             explicit, edge = list(experiment.links), self.edge or experiment.load.target
-            load = make_plan(loaded).load
+            load = asdict(make_plan(loaded).load)
             name = self.name or experiment.name
         elif self.compose:
             env = {**os.environ, **variables}

@@ -33,7 +33,7 @@ def _plan_from_text(text: str, folder: Path, variables: dict | None = None, run_
     path = folder / "experiment.yaml"
     path.write_text(textwrap.dedent(text).replace("@REPO@", str(REPO)))
     plan = make_plan(load_experiment(path, variables or {}), run_id=run_id)
-    plan.report["dir"] = str(folder / "reports")
+    plan.with_report_dir(folder / "reports")
     return plan
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from chaos.load import SAMPLES_CSV, LoadProcess, csv_to_parquet
+from chaos.plan import LoadPlan
 from chaos.system import System
 
 HTTP_SYSTEM = """\
@@ -82,8 +83,9 @@ def web(docker_client, tmp_path_factory, leftovers):
 
 
 def run_load(system, folder: Path, run_dir: Path, seconds: float, **load) -> pd.DataFrame:
-    spec = {"locustfile": str(folder / "plain.py"), "user_classes": [], "users": 5, "spawn_rate": 50,
-            "model": "closed", "rate": None, "max_in_flight": 1000, "workers": 0, "scenario": None, **load}
+    spec = LoadPlan(**{"locustfile": str(folder / "plain.py"), "user_classes": [], "users": 5, "spawn_rate": 50,
+                       "model": "closed", "rate": None, "max_in_flight": 1000, "workers": 0, "scenario": None,
+                       "timeout": 10.0, "target": "api:8080", **load})
     run_dir.mkdir(parents=True)
     process = LoadProcess(spec, system.edge_url(), seconds, run_dir, seed=1)
     process.start()
@@ -139,8 +141,8 @@ def test_open_model_reports_a_stall_the_closed_model_hides(web, tmp_path):
     for model in ("closed", "open"):
         run_dir = tmp_path / model
         run_dir.mkdir()
-        spec = {"locustfile": str(folder / "plain.py"), "user_classes": [], "users": 5, "spawn_rate": 50,
-                "model": model, "rate": 60.0, "max_in_flight": 1000, "workers": 0, "scenario": None}
+        spec = LoadPlan(locustfile=str(folder / "plain.py"), user_classes=[], users=5, spawn_rate=50, model=model,
+                        rate=60.0, max_in_flight=1000, workers=0, scenario=None, timeout=10.0, target="api:8080")
         process = LoadProcess(spec, system.edge_url(), 9, run_dir / "x", seed=1)
         (run_dir / "x").mkdir()
         process.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 from chaos.errors import EnvironmentProblem
 from chaos.load import SAMPLES_CSV, LoadProcess, SampleTail, samples_table
 from chaos.load_protocol import NO_ANSWER
+from chaos.plan import LoadPlan
 
 ANSWERED = 20  # the server answers this many requests, then holds every later one without an answer
 
@@ -73,14 +75,15 @@ def stalling_server():
         thread.join(10)
 
 
-def load_spec(**changes) -> dict:
+def load_spec(**changes) -> LoadPlan:
     scenario = [{"method": "GET", "path": "/items?page=1", "name": "GET /items", "weight": 1, "headers": {},
                  "json": None, "expect": [200]}]
-    return {"locustfile": None, "user_classes": [], "users": 4, "spawn_rate": 100, "model": "closed", "rate": None,
-            "max_in_flight": 1000, "workers": 0, "scenario": scenario, "timeout": 30.0, **changes}
+    return LoadPlan(**{"locustfile": None, "user_classes": [], "users": 4, "spawn_rate": 100, "model": "closed",
+                       "rate": None, "max_in_flight": 1000, "workers": 0, "scenario": scenario, "timeout": 30.0,
+                       "target": "api:8080", **changes})
 
 
-def run_until_held(server: StallingServer, tmp_path, load: dict, held: int, stalled_for: float, seen: dict | None = None):
+def run_until_held(server: StallingServer, tmp_path, load: LoadPlan, held: int, stalled_for: float, seen: dict | None = None):
     """Runs the load until the server holds ``held`` requests for ``stalled_for`` seconds, then stops it as the
     runner does (SIGTERM). Returns (samples, monotonic time of the stop, Locust's own request count). Into
     ``seen``: what the runner's live tail saw waiting just before the stop, and the waiting list after it."""
@@ -189,7 +192,7 @@ def test_load_timeout_cuts_requests_in_the_client(stalling_server, tmp_path, mod
     if model.startswith("open"):
         text = PLAIN_LOCUSTFILE if model == "open locustfile" else PLAIN_LOCUSTFILE.replace("FastHttpUser", "HttpUser")
         (tmp_path / "plain.py").write_text(text)
-        load.update(model="open", rate=10.0, scenario=None, locustfile=str(tmp_path / "plain.py"))
+        load = replace(load, model="open", rate=10.0, scenario=None, locustfile=str(tmp_path / "plain.py"))
     samples, _, _ = run_until_held(stalling_server, tmp_path, load, held=8, stalled_for=2.5)
     failed = samples[~samples["success"]]
     cut = failed[~failed["error"].fillna("").str.startswith("NoAnswer")]

@@ -13,7 +13,6 @@ tests can count runs across processes.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from support.fakerun import make_run
 
@@ -23,7 +22,7 @@ from chaos.runner import RunResult
 class FakeRunner:
     def __init__(self, plan, on_progress=None):
         self.plan = plan
-        self.run_dir = Path(plan.report["dir"]) / plan.experiment / plan.run_id
+        self.run_dir = plan.run_dir
         self.on_progress = on_progress or (lambda message: None)
 
     def run(self) -> RunResult:
@@ -38,7 +37,7 @@ class FakeRunner:
             self.run_dir.mkdir(parents=True)
             return RunResult(self.run_dir, "error", 4, error="docker engine unreachable (FileNotFoundError)")
         phases = tuple((name, length) for name, length in self.plan.phases.items() if length > 0)
-        make_run(self.run_dir, seed=self.plan.seed, phases=phases, steady_state=self.plan.steady_state,
+        make_run(self.run_dir, seed=self.plan.seed, phases=phases, steady_state=[h.to_json() for h in self.plan.steady_state],
                  experiment=self.plan.experiment, run_id=self.plan.run_id,
                  abort_after_s=5.0 if "aborted" in self.plan.experiment else None)
         reports = report.render_all(self.run_dir, formats=("html", "json"))

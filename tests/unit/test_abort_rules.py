@@ -10,6 +10,7 @@ import pytest
 from chaos import metrics
 from chaos.load import SampleTail
 from chaos.load_protocol import COLUMNS
+from chaos.plan import AbortRulePlan
 from chaos.runner import ABORT_MIN_REQUESTS, broken_abort_rule
 
 WINDOW_S = 4.0
@@ -47,8 +48,8 @@ def tail_of(tmp_path, latencies, failed, now: float) -> SampleTail:
     return tail
 
 
-def rule(metric: str, limit: float) -> dict:
-    return {"metric": metric, "max": limit, "for": WINDOW_S}
+def rule(metric: str, limit: float) -> AbortRulePlan:
+    return AbortRulePlan(metric, limit, WINDOW_S)
 
 
 def test_every_metric_is_either_live_or_says_why_not():
@@ -64,7 +65,7 @@ def test_a_rule_fires_just_above_its_metric_and_not_at_it(tmp_path, metric):
     expected = EXPECTED[metric]
     broken = broken_abort_rule([rule(metric, expected * 0.99)], tail, now)
     assert broken is not None, f"{metric} above its max did not abort"
-    assert broken["metric"] == metric and broken["observed"] == pytest.approx(expected)
+    assert broken.rule.metric == metric and broken.observed == pytest.approx(expected)
     assert broken_abort_rule([rule(metric, expected * 1.01)], tail, now) is None
 
 
@@ -72,7 +73,7 @@ def test_the_first_broken_rule_is_named_after_the_ones_that_hold(tmp_path):
     now = time.monotonic()
     tail = tail_of(tmp_path, LATENCIES, FAILED, now)
     rules = [rule("error_rate", 0.5), rule("latency.p95", 30.0), rule("throughput", 1.0)]
-    assert broken_abort_rule(rules, tail, now)["metric"] == "latency.p95"
+    assert broken_abort_rule(rules, tail, now).rule.metric == "latency.p95"
 
 
 def test_a_window_older_than_the_rule_is_not_judged(tmp_path):
@@ -93,8 +94,8 @@ def test_too_few_requests_never_abort(tmp_path):
 def test_throughput_is_requests_in_the_window_over_its_length(tmp_path):
     now = time.monotonic()
     tail = tail_of(tmp_path, LATENCIES, FAILED, now)
-    wider = {"metric": "throughput", "max": 0.0, "for": 2 * WINDOW_S}  # the same 40 requests over 8 s
-    assert broken_abort_rule([wider], tail, now)["observed"] == pytest.approx(40 / (2 * WINDOW_S))
+    wider = AbortRulePlan("throughput", 0.0, 2 * WINDOW_S)  # the same 40 requests over 8 s
+    assert broken_abort_rule([wider], tail, now).observed == pytest.approx(40 / (2 * WINDOW_S))
 
 
 # ---------------------------------------------------------------- requests still waiting
@@ -111,7 +112,7 @@ def test_a_stalled_system_breaks_a_latency_rule_before_it_answers(tmp_path):
     now = 1000.0
     tail = SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 2.5, now]] * 5))
     broken = broken_abort_rule([rule("latency.p95", 1000.0)], tail, now)
-    assert broken["observed"] == pytest.approx(2500.0)
+    assert broken.observed == pytest.approx(2500.0)
     assert broken_abort_rule([rule("latency.p95", 1000.0)], SampleTail(tmp_path / "samples.csv"), now) is None
 
 
@@ -123,10 +124,10 @@ def test_waiting_requests_count_for_latency_only_and_only_once_a_window_old(tmp_
     assert broken_abort_rule([rule("latency.max", 2000.0)], tail, now) is None  # 4 < ABORT_MIN_REQUESTS
     assert ABORT_MIN_REQUESTS == 5
     tail = SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 3.0, now]] * 10))
-    assert broken_abort_rule([rule("latency.max", 2000.0)], tail, now)["observed"] == pytest.approx(3000.0)
+    assert broken_abort_rule([rule("latency.max", 2000.0)], tail, now).observed == pytest.approx(3000.0)
     # the outcome of a request still waiting is not known: rates do not count it either way
     assert broken_abort_rule([rule("error_rate", 0.01)], tail, now) is None
-    assert broken_abort_rule([{**rule("throughput", 0.0), "max": -1.0}], tail, now) is None
+    assert broken_abort_rule([rule("throughput", -1.0)], tail, now) is None
 
 
 def test_a_wait_is_counted_up_to_when_it_was_seen_and_after_the_warmup_only(tmp_path):

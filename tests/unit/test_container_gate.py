@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from chaos.faults.gate import GATE, ContainerGate, Frozen
+from chaos.plan import ProbePlan
 from chaos.probes import Prober, ProbeFailed, check
 
 
@@ -105,7 +106,8 @@ class OneContainerSystem:
         return self.container
 
 
-COMMAND_PROBE = {"type": "command", "params": {"service": "inventory", "command": ["true"], "expect_exit": 0}}
+COMMAND_PROBE = ProbePlan("inventory-true", "command", 1.0, 1.0,
+                          {"service": "inventory", "command": ["true"], "expect_exit": 0})
 
 
 def test_a_command_probe_of_a_target_the_harness_paused_fails_without_an_exec():
@@ -132,9 +134,10 @@ def test_a_command_probe_of_a_container_paused_by_someone_else_fails_without_an_
 
 HANGING_PROBER = """
 import threading, time
+from chaos.plan import ProbePlan
 from chaos.probes import Prober
 hang = threading.Event()
-prober = Prober([{"name": "hangs", "type": "fake", "every": 0.05, "timeout": 0.05, "params": {}}], None,
+prober = Prober([ProbePlan("hangs", "fake", 0.05, 0.05, {})], None,
                 lambda probe, system: hang.wait(600))
 prober.start()
 time.sleep(0.3)

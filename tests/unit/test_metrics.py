@@ -31,7 +31,7 @@ def test_a_bound_in_the_wrong_unit_says_what_was_expected(metric, written, words
 def test_an_experiment_may_write_a_throughput_bound_per_second(tmp_path):
     text = VALID + "  - name: busy\n    metric: throughput\n    min: 10/s\n"
     plan = make_plan(load_experiment(write(tmp_path, text), {}), run_id="r1", seed=1)
-    assert plan.steady_state[-1]["min"] == 10.0
+    assert plan.steady_state[-1].min == 10.0
 
 
 def test_values_are_shown_in_one_unit_per_metric():

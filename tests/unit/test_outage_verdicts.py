@@ -9,6 +9,7 @@ import pytest
 
 from chaos.analysis import analyse, load_run
 from chaos.load import SampleTail
+from chaos.plan import AbortRulePlan
 from chaos.runner import broken_abort_rule
 from support.fakerun import MONO0, hypothesis, write_run
 
@@ -223,8 +224,8 @@ def test_abort_rules_never_judge_warmup_requests(tmp_path):
         tail.rows.append((999.5 + i * 0.01, 998.0 + i * 0.05, 20.0, False))
     for i in range(20):
         tail.rows.append((999.6 + i * 0.01, 999.2 + i * 0.01, 20.0, True))
-    rule = {"metric": "error_rate", "max": 0.1, "for": 2.0}
-    assert broken_abort_rule([rule], tail, now)["observed"] == pytest.approx(0.5)
+    rule = AbortRulePlan("error_rate", 0.1, 2.0)
+    assert broken_abort_rule([rule], tail, now).observed == pytest.approx(0.5)
     assert broken_abort_rule([rule], tail, now, sent_since=999.0) is None
 
 

@@ -3,11 +3,12 @@
 import threading
 import time
 
+from chaos.plan import ProbePlan
 from chaos.probes import Prober, ProbeFailed
 
 
 def probe(name="p", every=0.1, timeout=0.05):
-    return {"name": name, "type": "fake", "every": every, "timeout": timeout, "params": {}}
+    return ProbePlan(name, "fake", every, timeout, {})
 
 
 def run_for(prober: Prober, seconds: float) -> list:

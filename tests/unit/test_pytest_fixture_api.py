@@ -13,7 +13,7 @@ from support.fakerun import make_run
 from chaos import analysis
 from chaos.faults import FaultAdapter
 from chaos.plan import make_system_plan
-from chaos.hypotheses import planned_checks
+from chaos.hypotheses import HypothesisPlan, planned_checks
 from chaos.results import CheckFailed, LoadResult, Measured, ResultPolicy, check_text
 from chaos.spec import load_compose
 from chaos.testkit import RunningSystem, SystemSpec, UsageProblem, slug_for, seed_for
@@ -98,8 +98,8 @@ def test_expect_judges_like_a_hypothesis_and_fails_with_the_whole_story(slow_fau
     assert "  observed:  3" in text and "(95 % CI " in text
     assert "  threshold: <= 100 ms\n" in text
     assert text.endswith("  report:    /reports/t/1/report.html")
-    assert [h["name"] for h in recorded] == ["error rate ≤ 1 %", "reads fast"]
-    assert recorded[1]["max"] == 100.0 and recorded[1]["phases"] == ["baseline", "fault"]
+    assert [h.name for h in recorded] == ["error rate ≤ 1 %", "reads fast"]
+    assert recorded[1].max == 100.0 and recorded[1].phases == ["baseline", "fault"]
 
 
 def test_an_inconclusive_expectation_goes_to_the_policy(slow_fault_run):
@@ -123,8 +123,8 @@ def test_expect_refuses_phases_the_load_did_not_have_and_unknown_metrics(slow_fa
 
 
 def test_planned_checks_follow_the_summary_order_and_the_failure_text_names_everything():
-    steady = [{"name": "fast", "metric": "latency.p99", "max": 500.0, "min": None, "phases": ["baseline", "fault"]},
-              {"name": "busy", "metric": "throughput", "max": 900.0, "min": 10.0, "phases": ["fault"]}]
+    steady = [HypothesisPlan("fast", "latency.p99", max=500.0, min=None, phases=["baseline", "fault"]),
+              HypothesisPlan("busy", "throughput", max=900.0, min=10.0, phases=["fault"])]
     planned = planned_checks(steady)
     assert [(c.hypothesis, c.phase, c.op, c.entry) for c in planned] == [
         ("fast", "baseline", "<=", 0), ("fast", "fault", "<=", 0), ("busy", "fault", "<=", 1), ("busy", "fault", ">=", 1)]

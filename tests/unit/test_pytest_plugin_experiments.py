@@ -70,7 +70,7 @@ def modules_loaded_once(tmp_path_factory):
     folder = tmp_path_factory.mktemp("warm")
     (folder / "warm.yaml").write_text(EXPERIMENT.format(name="warm", repo=REPO, recovery="0s"))
     plan = make_plan(load_experiment(folder / "warm.yaml"))
-    plan.report["dir"] = str(folder / "reports")
+    plan.with_report_dir(folder / "reports")
     FakeRunner(plan).run()
 
 

@@ -11,7 +11,8 @@ import time
 
 from chaos.faults import FaultAdapter
 from chaos.journal import Journal, read_journal
-from chaos.runner import Runner
+from chaos.plan import AbortRulePlan
+from chaos.runner import BrokenRule, Runner
 from chaos.signals import StopSignals
 
 
@@ -51,7 +52,7 @@ def test_ctrl_c_during_an_abort_revert_is_ignored_and_every_fault_is_reverted_on
     runner = bare_runner(tmp_path, faults)
     runner._signals.install()
     try:
-        runner._abort({"metric": "error_rate", "max": 0.5, "for": 2.0, "observed": 0.9})
+        runner._abort(BrokenRule(AbortRulePlan("error_rate", 0.5, 2.0), observed=0.9))
     finally:
         runner._signals.restore()
         runner.journal.close()

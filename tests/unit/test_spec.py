@@ -26,7 +26,7 @@ def test_valid_experiment_resolves_into_a_timeline(tmp_path):
     assert plan.faults[0].params == {"stream": "downstream", "toxicity": 1.0, "latency": 300, "jitter": 0}
     assert plan.to_json()["faults"][0]["target"] == "api -> redis:6379"
     assert [link.name for link in plan.links] == ["api -> redis:6379", "load -> api:8080"]
-    assert plan.steady_state[0]["max"] == 500.0 and plan.steady_state[1]["max"] == 0.01
+    assert plan.steady_state[0].max == 500.0 and plan.steady_state[1].max == 0.01
 
 
 def test_unknown_key_names_file_line_column_and_suggests(tmp_path):
