@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -35,7 +34,7 @@ from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from chaos.probes import Prober
 from chaos.rundir import PROBES_PARQUET, SAMPLES_CSV, SAMPLES_PARQUET
-from chaos.system import ROLE, RUN, System, engine
+from chaos.system import ROLE, RUN, System, engine, host_facts
 
 TICK = 0.05
 ABORT_CHECK_EVERY = 0.5
@@ -103,7 +102,7 @@ class Runner:
             client = engine()
             self.journal.append("run_started", run_id=self.plan.run_id, experiment=self.plan.experiment,
                                 harness_version=__version__, git_rev=_git_revision(Path(self.plan.source_file)),
-                                seed=self.plan.seed, host=_host(client))
+                                seed=self.plan.seed, host=host_facts(client))
             if self.shared_system is None:
                 self.system = System(self.plan, client, on_event=self.journal.append)
                 self._preflight()
@@ -497,14 +496,6 @@ def _git_revision(path: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None
-
-
-def _host(client) -> dict:
-    try:
-        docker_version = client.version().get("Version")
-    except Exception:  # noqa: BLE001 - informational only
-        docker_version = None
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "docker_version": docker_version}
 
 
 def _step_due_soon(pending: list[Step], t0: float, now: float, check_due: float) -> bool:

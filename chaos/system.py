@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -662,3 +663,13 @@ def _last_log_line(container) -> str:
         return lines[-1][:200] if lines else "(no output)"
     except docker.errors.APIError:
         return "(no logs)"
+
+
+def host_facts(client) -> dict:
+    """What a run's journal says of the machine it ran on (`run_started`), for reports and comparisons; the engine's
+    version is None when ``client`` cannot say (or is None)."""
+    try:
+        docker_version = client.version().get("Version")
+    except Exception:  # noqa: BLE001 - informational only
+        docker_version = None
+    return {"cores": os.cpu_count(), "python": platform.python_version(), "docker_version": docker_version}

@@ -180,7 +180,7 @@ def status_command(as_json):
             console.print(f"  step {day['step']}/{day['steps']}: {day.get('step_title')} "
                           f"({day.get('experiment')}){phase_text}", markup=False)
         active = [f for f in day["faults"] if f["injected_wall"] and not f["reverted_wall"]]
-        console.print(f"  active now: " + (", ".join(f"{f['kind']} on {f['target']}" + (" (rehearsed)" if f["rehearsed"]
+        console.print("  active now: " + (", ".join(f"{f['kind']} on {f['target']}" + (" (rehearsed)" if f["rehearsed"]
                                                       else "") for f in active) or "none"), markup=False)
         for fault in day["faults"]:
             injected = _hms(fault["injected_wall"])

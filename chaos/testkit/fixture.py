@@ -5,8 +5,6 @@ journal, samples and reports."""
 from __future__ import annotations
 
 import json
-import os
-import platform
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from chaos.hypotheses import HypothesisPlan
 from chaos.plan import FaultPlan, LoadPlan, Plan, ReportPlan
 from chaos.results import LoadResult, ResultPolicy
 from chaos.signals import shielded
+from chaos.system import host_facts
 from chaos.testkit.load_results import load_result, merge_samples
 from chaos.testkit.pool import RunningSystem
 from chaos.testkit.usage import UsageProblem
@@ -130,7 +129,7 @@ class Chaos:
         # how `chaos clean` finds this test's faults if pytest is killed; its containers carry the system's run id
         ledger.register(self.run_id, self.run_dir, system_run_id=system.run_id, what="pytest test")
         self._log("run_started", run_id=self.run_id, experiment=name, harness_version=__version__, git_rev=None,
-                  seed=seed, host={"cores": os.cpu_count(), "python": platform.python_version()},
+                  seed=seed, host=host_facts(system.system.client),
                   system_run_id=system.run_id, test=description)
         for event in system.events:
             self._log(event["event"], **{k: v for k, v in event.items() if k != "event"})

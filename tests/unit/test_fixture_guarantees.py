@@ -28,7 +28,7 @@ def a_test(tmp_path, description: str = "tests/t.py::t") -> Chaos:
     plan = make_system_plan("shop", services, ["load -> api:8080"], run_id="sys1")
     plan.secret_values = [SECRET]
     system = RunningSystem(resolved=ResolvedSystem("shop", services, ["load -> api:8080"], "api:8080", {}),
-                           system=SimpleNamespace(plan=plan), events=[])
+                           system=SimpleNamespace(plan=plan, client=None), events=[])
     return Chaos(system, tmp_path / "t" / "run1", name="t", description=description, seed=3, formats=("json", "md"))
 
 

@@ -182,7 +182,7 @@ def test_link_lookup_by_services_with_readable_refusals():
     services = load_compose(SHOP / "compose.yaml")
     plan = make_system_plan("shop", services, ["api -> redis:6379", "api -> inventory:8081",
                                                "api -> inventory:9090", "load -> api:8080"], run_id="r1")
-    running = RunningSystem(resolved=None, system=SimpleNamespace(plan=plan), events=[])
+    running = RunningSystem(resolved=None, system=SimpleNamespace(plan=plan, client=None), events=[])
     assert running.link("api", "redis") == "api -> redis:6379"
     assert running.link("load", "api") == "load -> api:8080"
     assert running.link("api", "inventory:9090") == "api -> inventory:9090"
@@ -262,7 +262,7 @@ def test_phases_follow_faults_loads_get_their_own_names_and_the_test_gets_a_repo
     plan = make_system_plan("shop", services, ["load -> api:8080"], run_id="sys1")
     system = RunningSystem(resolved=ResolvedSystem("shop", services, ["load -> api:8080"], "api:8080",
                                                    {"locustfile": str(SHOP / "locustfile.py")}),
-                           system=SimpleNamespace(plan=plan, edge_url=lambda: "http://127.0.0.1:9"), events=[])
+                           system=SimpleNamespace(plan=plan, client=None, edge_url=lambda: "http://127.0.0.1:9"), events=[])
     chaos = Chaos(system, tmp_path / "t" / "run1", name="t", description="tests/t.py::t", seed=3)
     fault_plan = FaultPlan("f1", "latency on load -> api:8080", "latency", "link", "load -> api:8080",
                            {"latency": 300}, 0.0, 0.0)
