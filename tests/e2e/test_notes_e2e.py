@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from support.e2e import REPO, assert_every_fault_reverted, chaos_command, finish, journal, only_run_dir
 from support.from_outside import assert_nothing_left
 
@@ -32,11 +34,21 @@ def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(
     # leave its interval straddling 90 %; it must never deviate
     probe = {key: verdicts.pop(key) for key in list(verdicts) if key[0] == "the app says it is healthy again"}
     assert set(probe.values()) <= {"held", "inconclusive"}, probe
-    # recovery is judged from the revert's start, so it holds PostgreSQL's restart: the experiment's recovery budgets
-    # leave room for the restart's few failures and waits; every check but the probe's holds
-    assert verdicts == {key: "held" for key in verdicts}, verdicts  # the load, baseline and recovery: all held
+    # Recovery is judged from the revert's start, so it holds PostgreSQL's restart: a burst of 503s in its first 2 s,
+    # 2 to 67 requests in 5 runs. Under the 10 % budget, but a burst in 2 of 20 windows leaves the error rate's
+    # interval wide: held, or inconclusive when the burst is large; never deviated, and under the budget as measured.
+    errors = {key: verdicts.pop(key) for key in list(verdicts)
+              if key[1] == "recovery" and key[0] in ("the app serves notes again once the database is back",
+                                                     "notes written before the kill are read back after it")}
+    assert len(errors) == 2 and set(errors.values()) <= {"held", "inconclusive"}, errors
+    assert all(c["observed"] < c["threshold"] for c in summary["checks"] if (c["hypothesis"], c["phase"]) in errors)
+    assert verdicts == {key: "held" for key in verdicts}, verdicts  # the load, the baseline, recovery's latency
     assert ("most notes answer fast once the database is back", "recovery") in verdicts
-    assert ("notes written before the kill are read back after it", "recovery") in verdicts
+    # Every note written before the kill is read back: no acknowledged write was lost (a lost one reads as a 404).
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    failed_reads = samples[(samples["name"] == "GET /notes/[id]") & ~samples["success"]]
+    assert set(failed_reads["status"]) <= {503}, failed_reads["error"].value_counts()
+    assert len(samples[samples["phase"] == "recovery"]) > 500
     events = journal(run_dir)
     assert_every_fault_reverted(events)
     started = [e for e in events if e["event"] == "target_started"]
