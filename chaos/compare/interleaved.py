@@ -64,7 +64,7 @@ def ab_comparison(experiment: str, rounds: list[dict], settings: Settings = Sett
                   {"label": labels[1], "path": dirs[1], "role": "candidate", "notes": []}],
         "pairs": [pair],
         "experiments": [body],
-        "pairing": {"design": DESIGN, "rounds": rounds, "judged": len(complete),
+        "pairing": {"design": DESIGN, "rounds": rounds, "judged": len(complete), "stopped": None,
                     "order": " ".join("".join(r["order"]).upper() for r in rounds)},
     }
     return scrub(json_safe(document), secrets)

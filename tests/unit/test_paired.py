@@ -118,3 +118,51 @@ def test_student_t_quantiles_match_the_tables(df, expected):
     assert student_t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
     assert student_t_sf(expected, df) == pytest.approx(0.025, abs=1e-4)
     assert student_t_sf(-expected, df) == pytest.approx(0.975, abs=1e-4)
+
+
+# ---- the chaos.ab/1 document and its reports, from synthetic run dirs ----
+
+def ab_rounds(tmp_path, count: int, b_extra_ms: float, outcomes=None):
+    """Rounds of fake runs whose whole latency scales by a drift per round (common to A and B)."""
+    from fakerun import make_run
+
+    rounds = []
+    for index in range(count):
+        order = round_order(index)
+        drift = 1.0 + 0.5 * (index % 2)
+        record = {"round": index + 1, "order": list(order)}
+        for side, extra in (("a", 300.0), ("b", 300.0 + b_extra_ms)):
+            run_id = f"2025010{index}T12000{side}"
+            path = make_run(tmp_path / side / run_id, seed=10 * index + (side == "b"), base_ms=40 * drift,
+                            fault_extra_ms=extra * drift, rps=40.0, run_id=run_id)
+            outcome = (outcomes or {}).get((index, side), "completed")
+            record[side] = {"run_id": run_id, "path": str(path), "outcome": outcome, "exit_code": 0}
+        rounds.append(record)
+    return rounds
+
+
+def test_the_ab_document_pairs_rounds_and_renders(tmp_path):
+    from chaos.compare.interleaved import SCHEMA, ab_comparison
+    from chaos.report import write_comparison
+
+    rounds = ab_rounds(tmp_path, 4, b_extra_ms=300.0)
+    comparison = ab_comparison("shop-redis-latency", rounds)
+    assert comparison["schema"] == SCHEMA and comparison["verdict"] == "worse"
+    assert comparison["pairing"]["order"] == "AB BA AB BA" and comparison["pairing"]["judged"] == 4
+    fault = {row["metric"]: row["changes"][1] for row in comparison["experiments"][0]["rows"]
+             if row["phase"] == "fault"}
+    assert fault["latency.p50"]["verdict"] == "worse" and len(fault["latency.p50"]["rounds"]) == 4
+    written = write_comparison(comparison, tmp_path / "out")
+    html = written["html"].read_text()
+    assert "Rounds" in html and "paired" in html and "rounds: " in html and "block-bootstrap" not in html
+    assert "4 round(s) judged (AB BA AB BA)" in written["md"].read_text()
+
+
+def test_rounds_that_did_not_complete_on_both_sides_are_left_out(tmp_path):
+    from chaos.compare.interleaved import ab_comparison
+
+    rounds = ab_rounds(tmp_path, 3, b_extra_ms=0.0, outcomes={(2, "b"): "interrupted"})
+    comparison = ab_comparison("shop-redis-latency", rounds)
+    assert comparison["pairing"]["judged"] == 2
+    assert "Judged on 2 of 3 round(s)" in comparison["reason"]
+    assert comparison["verdict"] in ("no change", "inconclusive")
