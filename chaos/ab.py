@@ -41,8 +41,9 @@ class AbRun:
     """``loaded``: side -> the experiment loaded with that side's values (both validated before this starts)."""
 
     def __init__(self, loaded: dict, rounds: int, report_dir: str | None, seed: int | None, settings,
-                 on_progress: Callable[[str], None] = lambda message: None):
+                 on_progress: Callable[[str], None] = lambda message: None, labels: tuple[str, str] = ("A", "B")):
         self.loaded = loaded
+        self.labels = labels
         self.rounds_wanted = rounds
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.settings = settings
@@ -121,7 +122,7 @@ class AbRun:
         judged = [r for r in self.rounds if all(r.get(s) and r[s]["outcome"] == "completed" for s in ("a", "b"))]
         if not judged:
             return result
-        comparison = ab_comparison(self.experiment, self.rounds, self.settings,
+        comparison = ab_comparison(self.experiment, self.rounds, self.settings, labels=self.labels,
                                    dirs=(str(self.ab_dir / "a"), str(self.ab_dir / "b")))
         if stopped:
             comparison["pairing"]["stopped"] = stopped

@@ -397,10 +397,15 @@ def _run_ab(loaded: dict, rounds: int, report_dir, seed, settings, sides: dict) 
     def said(values: dict) -> str:
         return " ".join(f"{k}={v}" for k, v in values.items()) or "(no values)"
 
+    labels = (said(sides["a"]), said(sides["b"]))
+    if labels[0] == labels[1]:  # an A/A comparison: the sides still need names of their own
+        labels = (f"A {labels[0]}", f"B {labels[1]}")
     ab = AbRun(loaded, rounds, report_dir, seed, settings,
-               on_progress=lambda message: console.print(message, markup=False))
-    console.print(f"[bold]{escape(ab.experiment)}[/] ab: A {escape(said(sides['a']))} against B "
-                  f"{escape(said(sides['b']))}, {rounds} round(s) in {ab.ab_dir}")
+               on_progress=lambda message: console.print(message, markup=False), labels=labels)
+    from chaos.secrets import scrub
+
+    heading = scrub(f"A {said(sides['a'])} against B {said(sides['b'])}", ab.secrets)  # CI logs keep this line
+    console.print(f"[bold]{escape(ab.experiment)}[/] ab: {escape(heading)}, {rounds} round(s) in {ab.ab_dir}")
     result = ab.run()
     if result.stopped:
         console.print(f"  stopped: {result.stopped}", markup=False)

@@ -18,14 +18,16 @@ from e2e_support import (
 )
 
 # Short phases: baseline and recovery have too few 1 s windows to judge (they say "longer phases"); the
-# 6 s fault phase is what is judged, 5 metrics in Holm's family.
+# 10 s fault phase is what is judged, 5 metrics in Holm's family. (With 6 s, a busy machine left v1's fault
+# phase with fewer than 5 windows with requests in one round: that round was dropped, 2 rounds stayed, and
+# one degree of freedom cannot pass Holm: inconclusive, as it should be.)
 AB = shop_head("e2e-ab", 5, QUICK_PHASES) + """\
 faults:
   - type: latency
     link: api -> redis:6379
     latency: ${LAT}
     at: 0s
-    duration: 6s
+    duration: 10s
 steady_state:
   - name: reads answer
     metric: latency.p50
@@ -49,8 +51,9 @@ def test_v1_against_v2_under_redis_latency_is_worse_and_every_round_is_cleaned(t
     assert comparison["schema"] == "chaos.ab/1" and comparison["verdict"] == "worse"
     assert comparison["pairing"]["order"] == "AB BA AB" and comparison["pairing"]["judged"] == 3
     rows = {(row["phase"], row["metric"]): row["changes"][1] for row in comparison["experiments"][0]["rows"]}
-    fault_p50 = rows[("fault", "latency.p50")]
-    assert fault_p50["verdict"] == "worse" and fault_p50["ci_low"] > 1.0, fault_p50["reason"]
+    fault_p95 = rows[("fault", "latency.p95")]  # v1 waits out the 300 ms per redis call; v2 gives up early
+    assert fault_p95["verdict"] == "worse" and fault_p95["ci_low"] > 0.5, fault_p95["reason"]
+    assert all(change["verdict"] != "better" for (phase, metric), change in rows.items() if metric != "error_rate")
     assert rows[("baseline", "latency.p50")]["settle"] == "longer phases would give it enough data"
     assert (ab_dir / "compare.html").is_file() and "REGRESSION" in output
     run_dirs = [Path(r[side]["path"]) for r in comparison["pairing"]["rounds"] for side in ("a", "b")]
