@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 from e2e_support import (
@@ -71,3 +73,48 @@ def test_a_side_with_a_bad_value_is_bad_input_and_starts_nothing(tmp_path):
     assert code == 2, output
     assert "ab.yaml:" in output and "latency" in output and len(output.strip().splitlines()) == 1
     assert not (tmp_path / "reports").exists()
+
+
+def test_sigterm_in_a_round_reverts_its_run_judges_what_completed_and_exits_143(tmp_path, docker_client):
+    experiment = tmp_path / "ab.yaml"
+    experiment.write_text(AB.replace("@REPO@", str(REPO)))
+    process = chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v2",
+                            "--var", "LAT=100ms", "--rounds", "2", "--report-dir", "reports", cwd=tmp_path)
+    try:  # round 2 starts with B: stop it once its fault is in, round 1 having completed
+        caught = _wait_for(lambda: _b_runs_with_fault(tmp_path / "reports") >= 2, timeout=240)
+        process.send_signal(signal.SIGTERM)
+        code, output = finish(process, timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert caught and code == 143, output
+    [ab_dir] = (tmp_path / "reports").glob("e2e-ab-ab-*")
+    rounds = json.loads((ab_dir / "ab.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2] and rounds[1]["b"]["outcome"] == "interrupted"
+    assert rounds[1]["a"] is None  # round 2's A never started
+    comparison = json.loads((ab_dir / "compare.json").read_text())
+    assert comparison["pairing"]["judged"] == 1 and comparison["pairing"]["stopped"].startswith("stopped by signal 15")
+    assert comparison["verdict"] == "inconclusive"  # one round has no spread to judge by
+    for record in (rounds[0]["a"], rounds[0]["b"], rounds[1]["b"]):
+        run_dir = Path(record["path"])
+        assert_every_fault_reverted(journal(run_dir))
+        assert_nothing_left(docker_client, run_dir)
+
+
+def _b_runs_with_fault(reports: Path) -> int:
+    count = 0
+    for path in reports.glob("*/b/*/*/journal.jsonl"):
+        try:
+            count += not path.parent.is_symlink() and any(e["event"] == "fault_injected" for e in journal(path.parent))
+        except json.JSONDecodeError:  # a line being written
+            pass
+    return count
+
+
+def _wait_for(ready, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(0.2)
+    return False
