@@ -8,16 +8,16 @@ import signal
 import time
 from pathlib import Path
 
-from e2e_support import (
+from support.e2e import (
     QUICK_PHASES,
     REPO,
     assert_every_fault_reverted,
-    assert_nothing_left,
     chaos_command,
     finish,
     journal,
     shop_head,
 )
+from support.from_outside import assert_nothing_left
 
 # Short phases: baseline and recovery have too few 1 s windows to judge (they say "longer phases"); the
 # 10 s fault phase is what is judged, 5 metrics in Holm's family. (With 6 s, a busy machine left v1's fault

@@ -124,7 +124,7 @@ def test_student_t_quantiles_match_the_tables(df, expected):
 
 def ab_rounds(tmp_path, count: int, b_extra_ms: float, outcomes=None):
     """Rounds of fake runs whose whole latency scales by a drift per round (common to A and B)."""
-    from fakerun import make_run
+    from support.fakerun import make_run
 
     rounds = []
     for index in range(count):
