@@ -180,5 +180,5 @@ def settle_text(row: dict) -> str:
         return f"run at least {MIN_ROUNDS + 1} rounds"
     if row["rounds_needed"]:
         return f"about {row['rounds_needed']} rounds would settle it at the spread of these {row['rounds_used']}"
-    return (f"it sits on the tolerance's edge: more than {MAX_ROUNDS_ADVISED} rounds, or a tolerance that "
-            f"says which side matters")
+    return (f"its mean change lies close to the tolerance's edge: more than {MAX_ROUNDS_ADVISED} rounds at this "
+            f"spread, or longer phases to shrink the spread")
