@@ -50,7 +50,7 @@ class AbRun:
         self.on_progress = on_progress
         first = make_plan(loaded["a"], seed=self.seed)
         self.experiment = first.experiment
-        base = Path(report_dir).resolve() if report_dir else Path(first.report["dir"])
+        base = Path(report_dir).resolve() if report_dir else Path(first.report.dir)
         self.ab_dir = base / f"{self.experiment}-ab-{new_run_id()}"
         self.rounds: list[dict] = []
         self.secrets = sorted(set(first.secret_values) | set(make_plan(loaded["b"], seed=self.seed).secret_values))
@@ -97,7 +97,7 @@ class AbRun:
     def _plan(self, side: str, index: int) -> Plan:
         # the same seed for both runs of a round: a fault that picks a container at random picks alike
         plan = make_plan(self.loaded[side], seed=self.seed + index)
-        plan.report["dir"] = str(self.ab_dir / side)
+        plan.with_report_dir(self.ab_dir / side)
         return plan
 
     def _run(self, plan: Plan):
