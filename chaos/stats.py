@@ -151,3 +151,42 @@ def newcombe_p(ka: int, na: int, kb: int, nb: int, bound: float, side: str) -> f
         mid = (lo_z + hi_z) / 2
         lo_z, hi_z = (mid, hi_z) if beyond(mid) else (lo_z, mid)
     return 0.5 * math.erfc(lo_z / math.sqrt(2))
+
+
+def student_t_within(x: float, df: int) -> float:
+    """P(|T| < x) for Student's t with ``df`` (a whole number >= 1) degrees of freedom: the finite sums of
+    Abramowitz & Stegun 26.7.3-4 (exact for integer df; no SciPy needed)."""
+    if x <= 0:
+        return 0.0
+    if math.isinf(x):
+        return 1.0
+    theta = math.atan(x / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2.4/3.5 cos^4 ...))
+        total, term = 0.0, 1.0
+        for k in range(1, (df - 1) // 2 + 1):
+            total += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        return min(1.0, 2 / math.pi * (theta + s * math.cos(theta) * total)) if df > 1 else 2 * theta / math.pi
+    total, term = 0.0, 1.0  # even: sin (1 + 1/2 cos^2 + 1.3/2.4 cos^4 ...)
+    for k in range(1, df // 2 + 1):
+        total += term
+        term *= c2 * (2 * k - 1) / (2 * k)
+    return min(1.0, s * total)
+
+
+def student_t_sf(x: float, df: int) -> float:
+    """P(T > x): the upper tail of Student's t."""
+    inside = student_t_within(abs(x), df)
+    return (1 - inside) / 2 if x >= 0 else (1 + inside) / 2
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """x with P(T <= x) = p, for p in (0.5, 1): by bisection on the closed-form tail."""
+    lo, hi = 0.0, 1.0
+    while student_t_sf(hi, df) > 1 - p:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if student_t_sf(mid, df) > 1 - p else (lo, mid)
+    return (lo + hi) / 2

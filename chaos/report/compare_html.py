@@ -30,5 +30,7 @@ def render_compare_html(comparison: dict) -> str:
         settings=view.settings_text(comparison),
         raw_settings=comparison["settings"],
         experiments=experiments,
+        pairing=comparison.get("pairing"),
+        rounds=view.pairing_rows(comparison),
         phase_color=charts.phase_color,
     )

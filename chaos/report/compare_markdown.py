@@ -18,6 +18,9 @@ def render_compare_markdown(comparison: dict, heading: str | None = None, level:
     lines = [f"{hashes} {view.VERDICT_EMOJI[verdict]} {view.VERDICT_LABEL[verdict]} · {cell(title)}", ""]
     sides = view.side_rows(comparison)
     lines += [" · ".join(_side(s) for s in sides), ""]
+    if comparison.get("pairing"):  # chaos ab
+        pairing = comparison["pairing"]
+        lines += [f"{pairing['judged']} round(s) judged ({cell(pairing['order'])}), {cell(pairing['design'])}", ""]
     lines += [cell(comparison["reason"]), ""]
     candidates = sides[1:]
     for experiment in comparison["experiments"]:

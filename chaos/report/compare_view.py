@@ -26,7 +26,7 @@ def side_rows(comparison: dict) -> list[dict]:
                   if str(index) in e.get("drift_from", {})}
         rows.append({"letter": letter(index), "label": side["label"], "role": side["role"], "path": side["path"],
                      "runs": ", ".join(dict.fromkeys(r["run_id"] for r in runs)) or "–",
-                     "pooled": len(runs) > len(comparison["experiments"]),
+                     "pooled": len(runs) > len(comparison["experiments"]) and "pairing" not in comparison,
                      "drift_from": ", ".join(letter(d) for d in sorted(donors)), "notes": side.get("notes") or []})
     return rows
 
@@ -50,7 +50,7 @@ def metric_rows(experiment: dict) -> list[dict]:
                 "ci": "" if change["ci_low"] is None else format_change(change, change["ci_low"], change["ci_high"]),
                 "tolerance": tolerance_text(change),
                 "p": "–" if change.get("p_adjusted") is None else f"{change['p_adjusted']:.2g}",
-                "reason": change["reason"], "gauge": gauge(change),
+                "reason": change["reason"], "gauge": gauge(change), "rounds": round_differences(change),
             })
         rows.append({"phase": row["phase"], "metric": describe(metric), "values": values, "changes": changes})
     return rows
@@ -99,10 +99,35 @@ def settings_text(comparison: dict) -> str:
     s = comparison["settings"]
     family = max((p["family"] for p in comparison["pairs"]), default=0)
     overrides = "".join(f", {describe(m)} ±{t * 100:g} %" for m, t in (s.get("per_metric") or {}).items())
-    return (f"tolerance ±{s['tolerance'] * 100:g} %{overrides} (latency at least ±{s['latency_floor_ms']:g} ms, "
-            f"error rate at least ±{s['error_floor'] * 100:g} pp) · {int(s['confidence'] * 100)} % block-bootstrap "
+    tolerance = (f"tolerance ±{s['tolerance'] * 100:g} %{overrides} (latency at least ±{s['latency_floor_ms']:g} ms, "
+                 f"error rate at least ±{s['error_floor'] * 100:g} pp)")
+    if "pairing" in comparison:  # chaos ab: the interval is over rounds, not windows
+        rounds = comparison["pairing"]["judged"]
+        return (f"{tolerance} · {int(s['confidence'] * 100)} % t intervals of the mean paired difference over "
+                f"{rounds} round(s) ({comparison['pairing']['order']}) · Holm over {family} metrics")
+    return (f"{tolerance} · {int(s['confidence'] * 100)} % block-bootstrap "
             f"intervals over {s['window_s']:g} s windows, {s['resamples']} resamples · Holm over {family} metrics "
             f"per candidate")
+
+
+def pairing_rows(comparison: dict) -> list[dict]:
+    """chaos ab: one row per round, its order and each side's run and outcome ([] for other comparisons)."""
+    pairing = comparison.get("pairing")
+    if not pairing:
+        return []
+    rows = []
+    for r in pairing["rounds"]:
+        sides = {s: (r.get(s) or {}) for s in ("a", "b")}
+        rows.append({"round": r["round"], "order": " ".join(x.upper() for x in r["order"]),
+                     "a": sides["a"].get("run_id", "not run"), "a_outcome": sides["a"].get("outcome", "–"),
+                     "b": sides["b"].get("run_id", "not run"), "b_outcome": sides["b"].get("outcome", "–")})
+    return rows
+
+
+def round_differences(change: dict) -> str:
+    """chaos ab: each round's difference of one metric, in the change's unit ('' for other comparisons)."""
+    values = [r["difference"] for r in change.get("rounds") or [] if r.get("used") and "difference" in r]
+    return " · ".join(format_change(change, v) for v in values)
 
 
 def render_compare_text(comparison: dict) -> str:
