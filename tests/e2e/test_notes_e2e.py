@@ -35,7 +35,7 @@ def test_killing_postgres_deviates_during_the_outage_and_recovers_with_its_data(
     probe = {key: verdicts.pop(key) for key in list(verdicts) if key[0] == "the app says it is healthy again"}
     assert set(probe.values()) <= {"held", "inconclusive"}, probe
     # Recovery is judged from the revert's start, so it holds PostgreSQL's restart: a burst of 503s in its first 2 s,
-    # 2 to 67 requests in 5 runs. Under the 10 % budget, but a burst in 2 of 20 windows leaves the error rate's
+    # 1 to 67 requests in 5 runs. Under the 10 % budget, but a burst in 2 of 20 windows leaves the error rate's
     # interval wide: held, or inconclusive when the burst is large; never deviated, and under the budget as measured.
     errors = {key: verdicts.pop(key) for key in list(verdicts)
               if key[1] == "recovery" and key[0] in ("the app serves notes again once the database is back",
