@@ -224,10 +224,13 @@ class SampleTail:
     keep_seconds: float = 60.0
     offset: int = 0
     rows: deque = field(default_factory=deque)  # (answered at, t_mono, latency_ms, success)
+    waiting_pairs: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # as of the last poll
     total: int = 0
     _partial: bytes = b""
 
     def poll(self) -> int:
+        """Reads the rows added since the last poll, and the load's current list of requests waiting."""
+        self.waiting_pairs = _waiting_pairs(self.waiting_path)
         if not self.path.exists():
             return 0
         with open(self.path, "rb") as handle:
@@ -262,8 +265,9 @@ class SampleTail:
     def waiting(self, now: float | None = None, sent_since: float = -math.inf,
                 at_least: float = WAITING_AFTER_S) -> np.ndarray:
         """How long (ms) each request still waiting has waited, for those sent at or after ``sent_since`` and
-        waiting ``at_least`` seconds: a lower bound on its latency, known before its answer comes."""
-        pairs = _waiting_pairs(self.waiting_path)
+        waiting ``at_least`` seconds: a lower bound on its latency, known before its answer comes. As of the last
+        ``poll``."""
+        pairs = self.waiting_pairs
         if not len(pairs):
             return np.empty(0)
         now = time.monotonic() if now is None else now

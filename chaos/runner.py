@@ -224,11 +224,13 @@ class Runner:
 
     def _status(self, elapsed: float, now: float) -> Status:
         window = next((w for w in self.plan.timeline if w.start <= elapsed < w.end), None)
-        shown = {name: metrics.live_value(name, *live_requests(self.tail, name, LIVE_WINDOW, now), LIVE_WINDOW) or 0.0
+        answered, waits = self.tail.recent(LIVE_WINDOW, now), self.tail.waiting(now)
+        shown = {name: metrics.live_value(name, *with_waiting(name, answered, waits), LIVE_WINDOW) or 0.0
                  for name in ("throughput", "error_rate", "latency.p99")}
         hypotheses = []
         if window is not None:
             so_far = min(elapsed - window.start, self.tail.keep_seconds)
+            in_phase, phase_waits = self.tail.recent(so_far, now), self.tail.waiting(now, now - so_far)
             for hypothesis in self.plan.steady_state:
                 if window.phase not in hypothesis.phases:
                     continue
@@ -236,7 +238,7 @@ class Runner:
                     probe_latencies, probe_ok = self.prober.recent(hypothesis.probe, now - so_far)
                     value = metrics.live_value(hypothesis.metric, probe_latencies, probe_ok, so_far)
                 else:
-                    requests = live_requests(self.tail, hypothesis.metric, so_far, now, now - so_far)
+                    requests = with_waiting(hypothesis.metric, in_phase, phase_waits)
                     value = metrics.live_value(hypothesis.metric, *requests, so_far)
                 hypotheses.append((f"{hypothesis.name}: {hypothesis.metric}", _live_state(hypothesis, value)))
         return Status(elapsed=elapsed, total=self.plan.duration, phase=window.phase if window else None,
@@ -439,11 +441,15 @@ def live_requests(tail: SampleTail, metric: str, seconds: float, now: float,
     """(latencies ms, success flags) a live ``metric`` is computed over: the requests answered in the last
     ``seconds`` and, for a latency metric, each request still waiting at its wait so far. A system that stops
     answering would otherwise look idle, not slow, until it answers again."""
-    latencies, ok = tail.recent(seconds, now, sent_since)
-    if not metrics.metric(metric).counts_waiting:
-        return latencies, ok
-    waits = tail.waiting(now, sent_since)
-    return np.concatenate([latencies, waits]), np.concatenate([ok, np.ones(len(waits), bool)])
+    return with_waiting(metric, tail.recent(seconds, now, sent_since), tail.waiting(now, sent_since))
+
+
+def with_waiting(metric: str, answered: tuple[np.ndarray, np.ndarray], waits_ms: np.ndarray):
+    """``answered`` (latencies, success flags), with the waits as latencies when ``metric`` counts waiting."""
+    if not metrics.metric(metric).counts_waiting or not len(waits_ms):
+        return answered
+    latencies, ok = answered
+    return np.concatenate([latencies, waits_ms]), np.concatenate([ok, np.ones(len(waits_ms), bool)])
 
 
 def _live_state(hypothesis: HypothesisPlan, value: float | None) -> str:

@@ -99,7 +99,9 @@ def run_until_held(server: StallingServer, tmp_path, load: LoadPlan, held: int, 
             time.sleep(0.05)
         stopped_at = time.monotonic()
         if seen is not None:
-            seen["waits_ms"] = SampleTail(process.samples_csv, process.waiting_json).waiting(stopped_at)
+            tail = SampleTail(process.samples_csv, process.waiting_json)
+            tail.poll()
+            seen["waits_ms"] = tail.waiting(stopped_at)
     finally:
         process.stop()
     if seen is not None:

@@ -100,6 +100,11 @@ def test_throughput_is_requests_in_the_window_over_its_length(tmp_path):
 
 # ---------------------------------------------------------------- requests still waiting
 
+def polled(tail: SampleTail) -> SampleTail:
+    tail.poll()  # what the runner does before each live check: reads the rows and the waiting list
+    return tail
+
+
 def waiting_list(tmp_path, pairs):
     path = tmp_path / "requests-waiting.json"
     path.write_text(json.dumps(pairs))
@@ -110,7 +115,7 @@ def test_a_stalled_system_breaks_a_latency_rule_before_it_answers(tmp_path):
     """Five users each waiting 2.5 s for an answer that has not come: no answer in the window at all, yet the
     p95 is at least 2.5 s. Without the waiting list the rule would see an idle system and wait for the answers."""
     now = 1000.0
-    tail = SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 2.5, now]] * 5))
+    tail = polled(SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 2.5, now]] * 5)))
     broken = broken_abort_rule([rule("latency.p95", 1000.0)], tail, now)
     assert broken.observed == pytest.approx(2500.0)
     assert broken_abort_rule([rule("latency.p95", 1000.0)], SampleTail(tmp_path / "samples.csv"), now) is None
@@ -119,11 +124,11 @@ def test_a_stalled_system_breaks_a_latency_rule_before_it_answers(tmp_path):
 def test_waiting_requests_count_for_latency_only_and_only_once_a_window_old(tmp_path):
     now = 1000.0
     pairs = [[now - 3.0, now]] * 4 + [[now - 0.4, now]] * 20  # 20 young ones: lower bounds near zero, not counted
-    tail = SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, pairs))
+    tail = polled(SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, pairs)))
     assert sorted(tail.waiting(now)) == [3000.0] * 4
     assert broken_abort_rule([rule("latency.max", 2000.0)], tail, now) is None  # 4 < ABORT_MIN_REQUESTS
     assert ABORT_MIN_REQUESTS == 5
-    tail = SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 3.0, now]] * 10))
+    tail = polled(SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 3.0, now]] * 10)))
     assert broken_abort_rule([rule("latency.max", 2000.0)], tail, now).observed == pytest.approx(3000.0)
     # the outcome of a request still waiting is not known: rates do not count it either way
     assert broken_abort_rule([rule("error_rate", 0.01)], tail, now) is None
@@ -134,13 +139,14 @@ def test_a_wait_is_counted_up_to_when_it_was_seen_and_after_the_warmup_only(tmp_
     """A worker's list is as of its last report: a request seen waiting 1.5 s then may have been answered since,
     so its wait is 1.5 s, not the 4 s since it was sent."""
     now = 1000.0
-    tail = SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, [[now - 4.0, now - 2.5], [now - 2.0, now + 5]]))
+    pairs = [[now - 4.0, now - 2.5], [now - 2.0, now + 5]]
+    tail = polled(SampleTail(tmp_path / "samples.csv", waiting_list(tmp_path, pairs)))
     assert sorted(tail.waiting(now)) == pytest.approx([1500.0, 2000.0])
     assert list(tail.waiting(now, sent_since=now - 3.0)) == pytest.approx([2000.0])
 
 
 def test_no_waiting_list_yet_or_a_torn_one_means_nothing_known_to_wait(tmp_path):
-    assert len(SampleTail(tmp_path / "samples.csv", tmp_path / "missing.json").waiting(1000.0)) == 0
+    assert len(polled(SampleTail(tmp_path / "samples.csv", tmp_path / "missing.json")).waiting(1000.0)) == 0
     torn = tmp_path / "torn.json"
     torn.write_text("[[999.0, 10")
-    assert len(SampleTail(tmp_path / "samples.csv", torn).waiting(1000.0)) == 0
+    assert len(polled(SampleTail(tmp_path / "samples.csv", torn)).waiting(1000.0)) == 0
