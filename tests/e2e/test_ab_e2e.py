@@ -15,7 +15,7 @@ from support.e2e import (
     chaos_command,
     finish,
     journal,
-    shop_head,
+    redis_latency_experiment,
 )
 from support.from_outside import assert_nothing_left
 
@@ -23,22 +23,7 @@ from support.from_outside import assert_nothing_left
 # 10 s fault phase is what is judged, 5 metrics in Holm's family. (With 6 s, a busy machine left v1's fault
 # phase with fewer than 5 windows with requests in one round: that round was dropped, 2 rounds stayed, and
 # one degree of freedom cannot pass Holm: inconclusive, as it should be.)
-AB = shop_head("e2e-ab", 5, QUICK_PHASES) + """\
-faults:
-  - type: latency
-    link: api -> redis:6379
-    latency: ${LAT}
-    at: 0s
-    duration: 10s
-steady_state:
-  - name: reads answer
-    metric: latency.p50
-    max: 10s
-abort:
-  - metric: latency.p99
-    max: 30s
-    for: 2s
-"""
+AB = redis_latency_experiment("e2e-ab", QUICK_PHASES, fault_for="10s")
 
 
 def test_v1_against_v2_under_redis_latency_is_worse_and_every_round_is_cleaned(tmp_path, docker_client):

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import json
 
-from support.e2e import REPO, SHORT_PHASES, chaos_command, finish, only_run_dir, shop_head
+from support.e2e import REPO, SHORT_PHASES, chaos_command, finish, only_run_dir, redis_latency_experiment
 from support.from_outside import assert_nothing_left
 
-GATE = shop_head("e2e-gate", 5, SHORT_PHASES) + """\
-faults:
-  - type: latency
-    link: api -> redis:6379
-    latency: ${LAT}
-    at: 0s
-    duration: 6s
-steady_state:
-  - name: reads answer
-    metric: latency.p50
-    max: 10s
-abort:
-  - metric: latency.p99
-    max: 30s
-    for: 2s
-"""
+GATE = redis_latency_experiment("e2e-gate", SHORT_PHASES, fault_for="6s")
 
 
 def test_a_run_worse_than_its_baseline_exits_1(tmp_path, docker_client):

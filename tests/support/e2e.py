@@ -39,6 +39,28 @@ def shop_head(name: str, users: int, phases: str = QUICK_PHASES, *, link: bool =
             + ("links:\n  - api -> redis:6379\n" if link else "") + shop_load(users, phases, locustfile))
 
 
+def redis_latency_experiment(name: str, phases: str, fault_for: str) -> str:
+    """The shop (v1 unless ``API_VERSION`` says otherwise) under ``${LAT}`` of latency on api -> redis for
+    ``fault_for``, with a p50 hypothesis and an abort rule loose enough never to break: for gates and comparisons,
+    where the verdict of each run is not the point."""
+    return shop_head(name, 5, phases) + f"""\
+faults:
+  - type: latency
+    link: api -> redis:6379
+    latency: ${{LAT}}
+    at: 0s
+    duration: {fault_for}
+steady_state:
+  - name: reads answer
+    metric: latency.p50
+    max: 10s
+abort:
+  - metric: latency.p99
+    max: 30s
+    for: 2s
+"""
+
+
 # The shop's inventory service, started skewable (libfaketime preloaded), as an entry of `targets.services`.
 SKEWABLE_INVENTORY = """\
     inventory:  # the shop's own, started skewable
