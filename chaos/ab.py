@@ -1,6 +1,11 @@
 """``chaos ab``: one experiment with two sets of ``${VAR}`` values, A (the baseline) and B (the candidate), run in
-interleaved rounds (A B, B A, A B, ...), each run a normal run of the Runner (its own run dir, reverts and
-cleanup), then judged on paired rounds (``chaos.compare.interleaved``).
+rounds, each run a normal run of the Runner (its own run dir, reverts and cleanup), then judged on paired rounds
+(``chaos.compare.interleaved``). Two designs:
+
+- side by side (the default): in each round both systems are up at once, each run in its own process with half
+  the load, and their timelines start at one instant (``chaos.start_gate``): every phase and fault falls on the
+  same moments on both sides, so what the machine does at that moment hits both;
+- interleaved: one run after the other, in the order A B, B A, A B, ...
 
 Layout: ``<report-dir>/<experiment>-ab-<id>/`` holds ``ab.json`` (the rounds so far, rewritten after each run)
 and ``compare.html``/``.md``/``.json``; each run's dir is ``a/<experiment>/<run id>/`` or ``b/...``.
@@ -12,7 +17,10 @@ judged and written)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,6 +30,10 @@ from chaos.compare.interleaved import round_record, run_record
 from chaos.compare.paired import round_order
 from chaos.plan import Plan, make_plan, new_run_id
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
+from chaos.start_gate import StartGate, cancel, open_when_ready
+
+SIDE_BY_SIDE, INTERLEAVED = "side-by-side", "interleaved"
+DESIGNS = (SIDE_BY_SIDE, INTERLEAVED)
 
 EXIT_BY_VERDICT = {"worse": 1, "inconclusive": 5, "no change": 0, "better": 0}
 EXIT_BY_OUTCOME = {"aborted": 3, "error": 4}
@@ -41,7 +53,14 @@ class AbRun:
     """``loaded``: side -> the experiment loaded with that side's values (both validated before this starts)."""
 
     def __init__(self, loaded: dict, rounds: int, report_dir: str | None, seed: int | None, settings,
-                 on_progress: Callable[[str], None] = lambda message: None, labels: tuple[str, str] = ("A", "B")):
+                 on_progress: Callable[[str], None] = lambda message: None, labels: tuple[str, str] = ("A", "B"),
+                 design: str = INTERLEAVED, sources: dict | None = None):
+        """``sources``: side -> (experiment file, its ${VAR} values), from which a side-by-side run's own process
+        loads the experiment again (the same, validated, load)."""
+        if design == SIDE_BY_SIDE and not sources:
+            raise ValueError("side by side needs each side's file and values")
+        self.design = design
+        self.sources = sources or {}
         self.loaded = loaded
         self.labels = labels
         self.rounds_wanted = rounds
@@ -75,6 +94,8 @@ class AbRun:
             self._signals.restore()
 
     def _round(self, index: int) -> tuple[str | None, int | None]:
+        if self.design == SIDE_BY_SIDE:
+            return self._side_by_side(index)
         order = round_order(index)
         record = round_record(index, order)
         self.rounds.append(record)
@@ -94,6 +115,61 @@ class AbRun:
                         EXIT_BY_OUTCOME.get(result.outcome, 4))
         return None, None
 
+    def _side_by_side(self, index: int) -> tuple[str | None, int | None]:
+        record = round_record(index, ("a|b",))  # runs that ran at once are joined by "|"
+        self.rounds.append(record)
+        gate = self.ab_dir / "gates" / f"round-{index + 1}"
+        gate.mkdir(parents=True)
+        requests = {side: SideRequest(side, *self.sources[side], seed=self.seed + index, run_id=new_run_id(),
+                                      experiment=self.experiment, report_dir=str(self.ab_dir / side),
+                                      gate_dir=str(gate))
+                    for side in ("a", "b")}
+        self.on_progress(f"round {index + 1}/{self.rounds_wanted}: A and B side by side, half the load each")
+        processes: dict[str, multiprocessing.Process] = {}
+        signum = self._await_sides(gate, requests, processes)
+        for side, request in requests.items():
+            process = processes.get(side)
+            record[side] = request.outcome(process.exitcode if process else None)
+        self._write_rounds()
+        signum = signum or next((EXIT_SIGNAL[record[s]["exit_code"]] for s in ("a", "b")
+                                 if record[s]["outcome"] == "interrupted" and record[s]["exit_code"] in EXIT_SIGNAL),
+                                None)
+        if signum:
+            return f"stopped by signal {signum} in round {index + 1}", EXIT_INTERRUPTED[signum]
+        for side in ("a", "b"):
+            run = record[side]
+            if run["outcome"] != "completed":
+                return (f"round {index + 1} ({side.upper()}) {run['outcome']}: {run.get('error') or run['outcome']}",
+                        EXIT_BY_OUTCOME.get(run["outcome"], 4))
+        return None, None
+
+    def _await_sides(self, gate: Path, requests: dict, processes: dict) -> int | None:
+        """Starts both runs' processes, opens the gate when both are ready and waits for both to end. A signal to
+        ``chaos ab`` goes on to both runs (each in its own process group: a Ctrl-C in the terminal reaches them
+        through here only, once); each reverts as every run does. Returns the signal, if one came."""
+        def gone() -> str | None:
+            ended = [side for side, process in processes.items() if not process.is_alive()]
+            return f"{ended[0].upper()}'s run ended before its timeline began (see its run dir)" if ended else None
+
+        try:
+            for side, request in requests.items():
+                processes[side] = _spawn(request)
+            open_when_ready(gate, list(requests), gone)
+            while any(process.is_alive() for process in processes.values()):
+                time.sleep(0.1)
+            return None
+        except Interrupted as exc:
+            self._signals.cleaning_up()  # from here on, a second signal must not cut the runs' reverts short
+            cancel(gate, f"stopped by signal {exc.signum}")
+            for process in processes.values():
+                if process.is_alive():
+                    os.kill(process.pid, exc.signum)
+            for process in processes.values():
+                process.join()
+            return exc.signum
+        finally:
+            cancel(gate, "chaos ab stopped waiting")  # a run still at the gate must not wait on its own
+
     def _plan(self, side: str, index: int) -> Plan:
         # the same seed for both runs of a round: a fault that picks a container at random picks alike
         plan = make_plan(self.loaded[side], seed=self.seed + index)
@@ -108,7 +184,8 @@ class AbRun:
         return runner, runner.run()
 
     def _write_rounds(self) -> None:
-        document = {"schema": "chaos.ab-rounds/1", "experiment": self.experiment, "seed": self.seed,
+        document = {"schema": "chaos.ab-rounds/1", "experiment": self.experiment, "design": self.design,
+                    "seed": self.seed,
                     "rounds_wanted": self.rounds_wanted, "rounds": self.rounds}
         with written_atomically(self.ab_dir / "ab.json") as partial:
             partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -123,7 +200,7 @@ class AbRun:
         if not judged:
             return result
         comparison = ab_comparison(self.experiment, self.rounds, self.settings, labels=self.labels,
-                                   dirs=(str(self.ab_dir / "a"), str(self.ab_dir / "b")))
+                                   dirs=(str(self.ab_dir / "a"), str(self.ab_dir / "b")), design=self.design)
         if stopped:
             comparison["pairing"]["stopped"] = stopped
         result.comparison = comparison
@@ -131,3 +208,56 @@ class AbRun:
         if code is None:
             result.exit_code = EXIT_BY_VERDICT[comparison["verdict"]]
         return result
+
+
+EXIT_SIGNAL = {code: signum for signum, code in EXIT_INTERRUPTED.items()}
+RESULT_FILE = "{side}.result.json"
+
+
+@dataclass(frozen=True)
+class SideRequest:
+    """What a side-by-side run's process needs (it loads the experiment itself: nothing unpicklable crosses)."""
+    side: str
+    file: str
+    values: dict
+    seed: int
+    run_id: str
+    experiment: str
+    report_dir: str
+    gate_dir: str
+
+    def outcome(self, exit_code: int | None) -> dict:
+        """The run's record from the file its process wrote, or, if it wrote none, how the process ended."""
+        written = Path(self.gate_dir) / RESULT_FILE.format(side=self.side)
+        if written.is_file():
+            return json.loads(written.read_text(encoding="utf-8"))
+        run_dir = Path(self.report_dir) / self.experiment / self.run_id
+        return {**run_record(run_dir, self.run_id, "error", 4),
+                "error": f"its process ended with code {exit_code} before it wrote an outcome"}
+
+
+def _spawn(request: SideRequest) -> multiprocessing.Process:
+    # spawn, not fork: a fresh interpreter, no threads or handlers of this one carried over
+    process = multiprocessing.get_context("spawn").Process(target=run_side, args=(request,),
+                                                            name=f"chaos-ab-{request.side}")
+    process.start()
+    return process
+
+
+def run_side(request: SideRequest) -> None:
+    """A side-by-side run, in its own process: a normal run with half the load and the round's start gate."""
+    os.setpgrp()  # signals come through chaos ab (once), not from the terminal as well
+    from chaos.runner import Runner
+    from chaos.secrets import scrub
+    from chaos.spec import load_experiment
+
+    plan = make_plan(load_experiment(request.file, request.values), run_id=request.run_id, seed=request.seed)
+    plan.with_report_dir(request.report_dir)
+    plan.load = plan.load.share(2)
+    label = request.side.upper()
+    runner = Runner(plan, on_progress=lambda m: print(scrub(f"  {label}: {m}", plan.secret_values), flush=True),
+                    start_gate=StartGate(Path(request.gate_dir), request.side))
+    result = runner.run()
+    record = {**run_record(result.run_dir, plan.run_id, result.outcome, result.exit_code), "error": result.error}
+    with written_atomically(Path(request.gate_dir) / RESULT_FILE.format(side=request.side)) as partial:
+        partial.write_text(json.dumps(record) + "\n", encoding="utf-8")

@@ -12,8 +12,19 @@ import click
 from rich.markup import escape
 
 from chaos import __version__
-from chaos.cli_common import VERDICT_STYLE, console, err, fail, var_file_option, var_option, variables_given
+from chaos.cli_common import (
+    VERDICT_STYLE,
+    console,
+    err,
+    fail,
+    tolerances as _tolerances,
+    var_file_option,
+    var_option,
+    variables_given,
+    warn as _warn,
+)
 from chaos.errors import ChaosError, EnvironmentProblem, SpecError
+from chaos.ab_cli import ab_command, calibrate_command  # beside chaos.ab, as the game day's are beside theirs
 from chaos.gameday.cli import gameday  # the game-day commands live beside their modules
 
 
@@ -115,15 +126,6 @@ def run(file, variables, var_files, dry_run, seed, report_dir, baseline, toleran
                             baseline_last=baseline_last, keep_system=keep_system))
 
 
-def _tolerances(values: tuple[str, ...]):
-    from chaos.compare import parse_tolerances
-
-    try:
-        return parse_tolerances(values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--tolerance") from None
-
-
 def run_experiment(file, variables: dict[str, str], *, dry_run=False, seed=None, report_dir=None,
                    baseline=None, tolerances=None, baseline_last=1, keep_system=False) -> int:
     from chaos.plan import make_plan
@@ -203,12 +205,6 @@ def _against_baseline(result, baseline_runs, tolerances, secrets) -> int:
     console.print(render_compare_text(comparison), markup=False)
     console.print(f"  comparison: {written['html']}", markup=False)
     return gate_exit_code(result.exit_code, comparison)
-
-
-def _warn(warnings: list[str]) -> None:
-    """What Compose warned of, and compose keys the harness does not apply: on stderr, one line each."""
-    for warning in warnings:
-        err.print(f"warning: {warning}", markup=False)
 
 
 def _described_target(target) -> str:
@@ -335,92 +331,6 @@ def compare_command(paths, tolerances, last, phases, labels, out, fail_on):
     sys.exit(exit_code(comparison, tuple(fail_on)))
 
 
-DEFAULT_AB_ROUNDS = 6  # even: as many rounds start with A as with B
-
-
-@main.command("ab")
-@click.argument("file", type=click.Path())
-@click.option("--a", "a_values", multiple=True, metavar="NAME=VALUE", help="a ${NAME} value of A, the baseline (repeatable)")
-@click.option("--b", "b_values", multiple=True, metavar="NAME=VALUE", help="a ${NAME} value of B, the candidate (repeatable)")
-@click.option("--rounds", type=click.IntRange(1, 50), default=DEFAULT_AB_ROUNDS, show_default=True,
-              help="rounds of one run of each side, in the order A B, B A, A B, ...")
-@var_option
-@var_file_option
-@click.option("--seed", type=int, default=None, help="seed of the first round (round i uses seed + i, on both sides)")
-@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
-              help="where the ab dir (<experiment>-ab-<id>) is written")
-@click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]FRACTION",
-              help="changes inside ±this count as no change (default 10%; e.g. p99=25%)")
-def ab_command(file, a_values, b_values, rounds, variables, var_files, seed, report_dir, tolerances):
-    """Compare two sets of ${VAR} values of one experiment, A (baseline) and B (candidate), in interleaved rounds
-    judged on paired differences (docs/ab.md). Exit: 0 no regression, 1 B worse, 2 bad input, 3 a round aborted,
-    4 environment error, 5 inconclusive, 130/143 stopped by a signal."""
-    from chaos.compare import Settings
-    from chaos.spec import load_experiment
-
-    common = variables_given(variables, var_files)
-    sides = {"a": _side_values("--a", a_values), "b": _side_values("--b", b_values)}
-    tolerance, per_metric = _tolerances(tolerances)
-    loaded = {}
-    try:  # both sides validated before anything starts
-        for side, values in sides.items():
-            loaded[side] = load_experiment(file, {**common, **values})
-            _check_plan(loaded[side], seed)
-    except ChaosError as exc:
-        fail(exc)
-    for side in ("a", "b"):
-        _warn(loaded[side].warnings)
-    sys.exit(_run_ab(loaded, rounds, report_dir, seed, Settings(tolerance=tolerance, per_metric=per_metric), sides))
-
-
-
-def _side_values(option: str, pairs: tuple[str, ...]) -> dict[str, str]:
-    values = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint=option)
-        values[name] = value
-    return values
-
-
-def _check_plan(loaded, seed) -> None:
-    from chaos.plan import make_plan
-
-    make_plan(loaded, seed=seed)
-
-
-def _run_ab(loaded: dict, rounds: int, report_dir, seed, settings, sides: dict) -> int:
-    from chaos.ab import AbRun
-    from chaos.report.compare_view import render_compare_text
-
-    def said(values: dict) -> str:
-        return " ".join(f"{k}={v}" for k, v in values.items()) or "(no values)"
-
-    labels = (said(sides["a"]), said(sides["b"]))
-    if labels[0] == labels[1]:  # an A/A comparison: the sides still need names of their own
-        labels = (f"A {labels[0]}", f"B {labels[1]}")
-    ab = AbRun(loaded, rounds, report_dir, seed, settings,
-               on_progress=lambda message: console.print(message, markup=False), labels=labels)
-    from chaos.secrets import scrub
-
-    heading = scrub(f"A {said(sides['a'])} against B {said(sides['b'])}", ab.secrets)  # CI logs keep this line
-    console.print(f"[bold]{escape(ab.experiment)}[/] ab: {escape(heading)}, {rounds} round(s) in {ab.ab_dir}")
-    result = ab.run()
-    if result.stopped:
-        console.print(f"  stopped: {result.stopped}", markup=False)
-    if result.comparison is None:
-        console.print(f"  no round completed on both sides: nothing judged; rounds in {ab.ab_dir / 'ab.json'}",
-                      markup=False)
-        return result.exit_code
-    console.print(render_compare_text(result.comparison), markup=False)
-    for change in (r["changes"][1] for r in result.comparison["experiments"][0]["rows"]):
-        if change["verdict"] == "inconclusive" and change.get("settle"):
-            console.print(f"  to settle {change['phase']} {change['metric']}: {change['settle']}", markup=False)
-    console.print(f"  exit {result.exit_code}  comparison: {result.reports['html']}", markup=False)
-    return result.exit_code
-
-
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -498,6 +408,8 @@ def demo(report_dir):
 
 
 main.add_command(gameday)
+main.add_command(ab_command)
+main.add_command(calibrate_command)
 
 if __name__ == "__main__":
     main()

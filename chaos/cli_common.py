@@ -55,3 +55,19 @@ def fail(exc: ChaosError) -> None:
     else:
         err.print(f"chaos: {exc}", markup=False)
     sys.exit(exc.exit_code)
+
+
+def tolerances(values: tuple[str, ...]):
+    """``--tolerance`` values -> (default, per metric), or a usage error naming the option."""
+    from chaos.compare import parse_tolerances
+
+    try:
+        return parse_tolerances(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tolerance") from None
+
+
+def warn(warnings: list[str]) -> None:
+    """What Compose warned of, and compose keys the harness does not apply: on stderr, one line each."""
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets as _random
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -263,6 +264,17 @@ class LoadPlan:
                    scenario=[scenario_request(r) for r in load.scenario] if load.scenario else None,
                    users=load.users, spawn_rate=load.spawn_rate, model=load.model, rate=load.rate,
                    max_in_flight=load.max_in_flight, workers=load.workers, timeout=load.timeout, target=load.target)
+
+    def share(self, parts: int) -> LoadPlan:
+        """One of ``parts`` systems' share of this load, run at the same time (``chaos ab`` side by side): the users
+        (rounded up: 5 users give 3 on each of 2 sides), the spawn rate, an open model's rate and its bound on
+        requests in flight, and the local workers; never below one user or one request in flight."""
+        def part(n: int) -> int:
+            return max(1, math.ceil(n / parts))
+
+        return replace(self, users=part(self.users), spawn_rate=self.spawn_rate / parts,
+                       rate=None if self.rate is None else self.rate / parts,
+                       max_in_flight=part(self.max_in_flight), workers=math.ceil(self.workers / parts))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from chaos.hypotheses import HypothesisPlan
 from chaos.plan import AbortRulePlan, Plan, Step, steps
 from chaos.secrets import scrub_run_files
 from chaos.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
+from chaos.start_gate import GATE_WAIT, StartGate
 from chaos.probes import Prober
 from chaos.rundir import PROBES_PARQUET, SAMPLES_CSV, SAMPLES_PARQUET
 from chaos.system import ROLE, RUN, System, engine, host_facts
@@ -60,15 +61,18 @@ class RunResult:
 
 class Runner:
     def __init__(self, plan: Plan, on_progress=None, on_status=None, *, system: System | None = None,
-                 rehearse: bool = False, keep_system: bool = False):
+                 rehearse: bool = False, keep_system: bool = False, start_gate: StartGate | None = None):
         """``system``: one already started (a game day's): used as it is, never taken down here. ``rehearse``:
         every fault is ledgered and journaled as rehearsed but never injected (wiring, load and probes run).
         ``keep_system``: however the run ends, faults are reverted and the load stopped as always, but the
-        containers, networks, volumes and link proxies stay up for inspection (`chaos clean --run ID`)."""
+        containers, networks, volumes and link proxies stay up for inspection (`chaos clean --run ID`).
+        ``start_gate``: the timeline starts when the gate opens (runs side by side share their instants), not when
+        this run's load has started."""
         self.plan = plan
         self.shared_system = system
         self.rehearse = rehearse
         self.keep_system = keep_system
+        self.start_gate = start_gate
         self.late_signal: int | None = None  # a signal that arrived while tearing down (ignored, but told)
         self.run_dir = plan.run_dir
         self.on_progress = on_progress or (lambda message: None)
@@ -160,7 +164,8 @@ class Runner:
 
     def _start_load(self) -> None:
         load = self.plan.load
-        self.load = LoadProcess(load, self.system.edge_url(self.plan.edge.name), self.plan.duration + 5.0,
+        gate_wait = GATE_WAIT if self.start_gate else 0.0  # Locust's bound covers the wait at the gate too
+        self.load = LoadProcess(load, self.system.edge_url(self.plan.edge.name), self.plan.duration + 5.0 + gate_wait,
                                 self.run_dir, self.plan.seed)
         self.tail = SampleTail(self.load.samples_csv, self.load.waiting_json)
         self.load.start()
@@ -170,8 +175,17 @@ class Runner:
         for fault in self.plan.faults:
             self.faults[fault.id] = fault_families.build(fault, self.system)
 
+    def _timeline_start(self) -> float:
+        if self.start_gate is None:
+            return self.load.started_mono
+        self.on_progress("ready: waiting at the start gate for the other side")
+        start = self.start_gate.wait()
+        self.journal.append("start_gate_opened", waited_s=round(start - self.load.started_mono, 3))
+        time.sleep(max(0.0, start - time.monotonic()))
+        return start
+
     def _drive_timeline(self) -> str:
-        t0 = self.load.started_mono
+        t0 = self._timeline_start()
         pending = steps(self.plan)
         next_abort_check = t0
         while pending:

@@ -17,25 +17,19 @@ from chaos.metrics import COMPARED
 from chaos.secrets import scrub
 
 SCHEMA = "chaos.ab/1"
-DESIGN = "interleaved rounds, paired by round"
+DESIGNS = {"interleaved": "interleaved rounds, paired by round",
+           "side-by-side": "side by side (both systems at once, one timeline), paired by round"}
 
 
 def ab_comparison(experiment: str, rounds: list[dict], settings: Settings = Settings(),
-                  labels: tuple[str, str] = ("A", "B"), dirs: tuple[str, str] = ("", "")) -> dict:
+                  labels: tuple[str, str] = ("A", "B"), dirs: tuple[str, str] = ("", ""),
+                  design: str = "interleaved") -> dict:
     """``rounds``: in order, each ``{"round", "order": ["a", "b"], "a": {"run_id", "path", "outcome"} | None,
     "b": ...}``; only rounds whose two runs completed are judged."""
-    complete = [r for r in rounds if all(r.get(s) and r[s]["outcome"] == "completed" for s in ("a", "b"))]
-    runs, secrets = {"a": [], "b": []}, set()
-    for r in complete:
-        for side in ("a", "b"):
-            try:
-                run = load_run(r[side]["path"])
-            except RunDirError as exc:
-                raise CompareInputError(str(exc)) from None
-            secrets |= set(secrets_of(run.plan))
-            runs[side].append(run)
+    complete = completed_rounds(rounds)
+    runs, secrets = round_runs(complete)
     windows = {side: [phase_windows(run) for run in runs[side]] for side in runs}
-    phases = _phases(windows, settings)
+    phases = judged_phases(windows, settings)
     rows = [_row(phase, metric, windows, settings) for phase in phases for metric in COMPARED]
     changes = [row["changes"][1] for row in rows]
     holm(changes)
@@ -59,19 +53,42 @@ def ab_comparison(experiment: str, rounds: list[dict], settings: Settings = Sett
         "schema": SCHEMA,
         "verdict": pair["verdict"],
         "reason": headline([pair], [body]) + _rounds_sentence(rounds, complete),
-        "settings": {**settings.to_json(), "method": "paired t over rounds", "design": DESIGN},
+        "settings": {**settings.to_json(), "method": "paired t over rounds", "design": DESIGNS[design]},
         "sides": [{"label": labels[0], "path": dirs[0], "role": "baseline", "notes": []},
                   {"label": labels[1], "path": dirs[1], "role": "candidate", "notes": []}],
         "pairs": [pair],
         "experiments": [body],
-        "pairing": {"design": DESIGN, "rounds": rounds, "judged": len(complete), "stopped": None,
+        "pairing": {"design": DESIGNS[design], "rounds": rounds, "judged": len(complete), "stopped": None,
                     "order": " ".join("".join(r["order"]).upper() for r in rounds)},
     }
     return scrub(json_safe(document), secrets)
 
 
+def completed_rounds(rounds: list[dict]) -> list[dict]:
+    return [r for r in rounds if all(r.get(s) and r[s]["outcome"] == "completed" for s in ("a", "b"))]
+
+
+def round_runs(complete: list[dict]) -> tuple[dict, set]:
+    """Side -> the loaded runs of the completed rounds, in round order; and every secret their plans name."""
+    runs, secrets = {"a": [], "b": []}, set()
+    for r in complete:
+        for side in ("a", "b"):
+            try:
+                run = load_run(r[side]["path"])
+            except RunDirError as exc:
+                raise CompareInputError(str(exc)) from None
+            secrets |= set(secrets_of(run.plan))
+            runs[side].append(run)
+    return runs, secrets
+
+
+def phase_cells(phase: str, windows: dict) -> dict:
+    """Side -> each round's run of ``phase`` as one comparison side (None where the run has no such phase)."""
+    return {side: [phase_side([w[phase]]) if phase in w else None for w in windows[side]] for side in windows}
+
+
 def _row(phase: str, metric: str, windows: dict, settings: Settings) -> dict:
-    cells = {side: [phase_side([w[phase]]) if phase in w else None for w in windows[side]] for side in windows}
+    cells = phase_cells(phase, windows)
     change = judge_paired(metric, cells["a"], cells["b"], settings)
     change.update(phase=phase)
     values = []
@@ -84,7 +101,7 @@ def _row(phase: str, metric: str, windows: dict, settings: Settings) -> dict:
     return {"phase": phase, "metric": metric, "values": values, "changes": [None, change]}
 
 
-def _phases(windows: dict, settings: Settings) -> list[str]:
+def judged_phases(windows: dict, settings: Settings) -> list[str]:
     if settings.phases:
         return list(settings.phases)
     order = dict.fromkeys(p for side in ("a", "b") for w in windows[side] for p in w)
@@ -101,7 +118,8 @@ def _rounds_sentence(rounds: list[dict], complete: list[dict]) -> str:
     return f" Judged on {len(complete)} of {len(rounds)} round(s): the others did not complete on both sides."
 
 
-def round_record(index: int, order: tuple[str, str]) -> dict:
+def round_record(index: int, order: tuple[str, ...]) -> dict:
+    """``order``: the sides in the order they ran, e.g. ("b", "a"); ("a|b",) for runs side by side."""
     return {"round": index + 1, "order": list(order), "a": None, "b": None}
 
 

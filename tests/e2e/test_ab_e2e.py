@@ -1,5 +1,6 @@
-"""`chaos ab` on the shop: api v1 against v2 under the redis latency fault, in interleaved rounds, is B worse
-(exit 1), with every round a normal run (its faults reverted, its system removed); bad input starts nothing."""
+"""`chaos ab` on the shop: api v1 against v2 under the redis latency fault, side by side, is B worse (exit 1),
+with every run a normal run (its faults reverted, its system removed) on one timeline with its pair; a signal
+reaches both runs of a round once; interleaved rounds judge what completed; bad input starts nothing."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from support.from_outside import assert_nothing_left
 AB = redis_latency_experiment("e2e-ab", QUICK_PHASES, fault_for="10s")
 
 
-def test_v1_against_v2_under_redis_latency_is_worse_and_every_round_is_cleaned(tmp_path, docker_client):
+def test_v1_against_v2_side_by_side_is_worse_on_one_timeline_and_every_run_is_cleaned(tmp_path, docker_client):
     experiment = tmp_path / "ab.yaml"
     experiment.write_text(AB.replace("@REPO@", str(REPO)))
     code, output = finish(chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v1",
@@ -36,7 +37,7 @@ def test_v1_against_v2_under_redis_latency_is_worse_and_every_round_is_cleaned(t
     assert code == 1 and "Traceback" not in output, output  # 1 is also what an uncaught exception exits with
     comparison = json.loads((ab_dir / "compare.json").read_text())
     assert comparison["schema"] == "chaos.ab/1" and comparison["verdict"] == "worse"
-    assert comparison["pairing"]["order"] == "AB BA AB" and comparison["pairing"]["judged"] == 3
+    assert comparison["pairing"]["order"] == "A|B A|B A|B" and comparison["pairing"]["judged"] == 3
     rows = {(row["phase"], row["metric"]): row["changes"][1] for row in comparison["experiments"][0]["rows"]}
     fault_p95 = rows[("fault", "latency.p95")]  # v1 waits out the 300 ms per redis call; v2 gives up early
     assert fault_p95["verdict"] == "worse" and fault_p95["ci_low"] > 0.5, fault_p95["reason"]
@@ -48,6 +49,36 @@ def test_v1_against_v2_under_redis_latency_is_worse_and_every_round_is_cleaned(t
     for run_dir in run_dirs:
         assert_every_fault_reverted(journal(run_dir))
         assert_nothing_left(docker_client, run_dir)
+    for record in comparison["pairing"]["rounds"]:  # one timeline: each fault in at the same moment on both sides
+        a, b = (_injected_at(journal(Path(record[side]["path"]))) for side in ("a", "b"))
+        assert abs(a - b) < 0.5, (a, b)
+        assert json.loads((Path(record["a"]["path"]) / "plan.json").read_text())["load"]["users"] == 3  # 5 split
+
+
+def test_sigterm_side_by_side_reaches_both_runs_once_and_both_revert(tmp_path, docker_client):
+    experiment = tmp_path / "ab.yaml"
+    experiment.write_text(AB.replace("@REPO@", str(REPO)))
+    process = chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v2",
+                            "--var", "LAT=100ms", "--rounds", "2", "--report-dir", "reports", cwd=tmp_path)
+    try:
+        caught = _wait_for(lambda: _runs_with_fault(tmp_path / "reports", "*") >= 2, timeout=240)
+        process.send_signal(signal.SIGTERM)
+        code, output = finish(process, timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert caught and code == 143, output
+    [ab_dir] = (tmp_path / "reports").glob("e2e-ab-ab-*")
+    [first] = json.loads((ab_dir / "ab.json").read_text())["rounds"]
+    for side in ("a", "b"):
+        assert first[side]["outcome"] == "interrupted", first
+        events = journal(Path(first[side]["path"]))
+        assert_every_fault_reverted(events)
+        assert_nothing_left(docker_client, Path(first[side]["path"]))
+        ended = [e for e in events if e["event"] == "run_ended"]
+        assert ended[0]["error"] == "stopped by SIGTERM"
+    assert "ignored" not in output  # delivered once, not by the terminal and by chaos ab both
+    assert not (ab_dir / "compare.json").exists()  # no round completed on both sides: nothing judged
 
 
 def test_a_side_with_a_bad_value_is_bad_input_and_starts_nothing(tmp_path):
@@ -60,13 +91,14 @@ def test_a_side_with_a_bad_value_is_bad_input_and_starts_nothing(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
-def test_sigterm_in_a_round_reverts_its_run_judges_what_completed_and_exits_143(tmp_path, docker_client):
+def test_sigterm_in_an_interleaved_round_reverts_its_run_judges_what_completed_and_exits_143(tmp_path, docker_client):
     experiment = tmp_path / "ab.yaml"
     experiment.write_text(AB.replace("@REPO@", str(REPO)))
     process = chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v2",
-                            "--var", "LAT=100ms", "--rounds", "2", "--report-dir", "reports", cwd=tmp_path)
+                            "--var", "LAT=100ms", "--rounds", "2", "--design", "interleaved",
+                            "--report-dir", "reports", cwd=tmp_path)
     try:  # round 2 starts with B: stop it once its fault is in, round 1 having completed
-        caught = _wait_for(lambda: _b_runs_with_fault(tmp_path / "reports") >= 2, timeout=240)
+        caught = _wait_for(lambda: _runs_with_fault(tmp_path / "reports", "b") >= 2, timeout=240)
         process.send_signal(signal.SIGTERM)
         code, output = finish(process, timeout=120)
     finally:
@@ -86,9 +118,9 @@ def test_sigterm_in_a_round_reverts_its_run_judges_what_completed_and_exits_143(
         assert_nothing_left(docker_client, run_dir)
 
 
-def _b_runs_with_fault(reports: Path) -> int:
+def _runs_with_fault(reports: Path, side: str) -> int:
     count = 0
-    for path in reports.glob("*/b/*/*/journal.jsonl"):
+    for path in reports.glob(f"*/{side}/*/*/journal.jsonl"):
         try:
             count += not path.parent.is_symlink() and any(e["event"] == "fault_injected" for e in journal(path.parent))
         except json.JSONDecodeError:  # a line being written
@@ -103,3 +135,7 @@ def _wait_for(ready, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def _injected_at(events: list[dict]) -> float:
+    return next(e["mono"] for e in events if e["event"] == "fault_injected")

@@ -51,6 +51,9 @@ class Config:
         self.breaker_reset_s = number("BREAKER_RESET_S", 30.0)
         self.health_check_timeout_s = number("HEALTH_CHECK_TIMEOUT_S", 0.6)
         self.views_flush_s = number("VIEWS_FLUSH_S", 1.0)
+        # A build that is slower by this much on every read and order: the modest regression a comparison of two
+        # versions must catch (docs/ab.md). 0: none.
+        self.extra_latency_s = number("EXTRA_LATENCY_MS", 0.0) / 1000.0
 
     def describe(self):
         common = f"version={self.version} redis={self.redis_host}:{self.redis_port} inventory={self.inventory_url}"
@@ -442,12 +445,22 @@ class ResilientShop:
 
 # ---------------------------------------------------------------- wiring
 
-def build_router(shop):
+def build_router(shop, extra_latency_s=0.0):
     router = Router()
-    router.add("GET", r"/products/(?P<id>\d{1,9})", shop.product)
-    router.add("POST", r"/orders", shop.order)
+    router.add("GET", r"/products/(?P<id>\d{1,9})", slowed(shop.product, extra_latency_s))
+    router.add("POST", r"/orders", slowed(shop.order, extra_latency_s))
     router.add("GET", r"/health", shop.health)
     return router
+
+
+def slowed(handler, seconds):
+    if seconds <= 0:
+        return handler
+
+    def slower(request):
+        time.sleep(seconds)
+        return handler(request)
+    return slower
 
 
 def main():
@@ -461,7 +474,7 @@ def main():
         log(SERVICE, f"API_VERSION must be v1 or v2, not {config.version!r}")
         sys.exit(2)
     shop.start_background_work()
-    serve(SERVICE, config.port, build_router(shop), errors, config.describe())
+    serve(SERVICE, config.port, build_router(shop, config.extra_latency_s), errors, config.describe())
 
 
 if __name__ == "__main__":
