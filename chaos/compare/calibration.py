@@ -14,8 +14,8 @@ Minimum detectable effect
     caught with 80 % power, ``m`` being the metrics judged (Holm's first, strictest, step).
 
 Margin
-    The tolerance at which "no change" comes out in 80 % of A/A comparisons: the 80th percentile, over the
-    comparisons, of how far each one's 95 % interval reaches from zero.
+    The tolerance at which "no change" comes out in 90 % of A/A comparisons: the 90th percentile, over the
+    comparisons, of how far each one's 95 % interval reaches from zero (never narrower than the tolerance asked).
 """
 
 from __future__ import annotations
@@ -38,28 +38,21 @@ from chaos.stats import student_t_quantile
 SCHEMA = "chaos.calibration/1"
 DRAWS = 400
 POWER = 0.8
-NO_CHANGE_TARGET = 0.8
+NO_CHANGE_TARGET = 0.9
 
 
 def calibration(rounds: list[dict], gate_rounds: int, settings: Settings = Settings(), draws: int = DRAWS,
                 seed: int = 0, experiment: str = "", design: str = "") -> dict:
     """``rounds``: the A/A rounds as ``chaos ab`` records them; ``gate_rounds``: the rounds a gate will run."""
-    complete = completed_rounds(rounds)
-    runs, _ = round_runs(complete)
-    windows = {side: [phase_windows(run) for run in runs[side]] for side in runs}
-    cells = {phase: phase_cells(phase, windows) for phase in judged_phases(windows, settings)}
-    n = len(complete)
-    if n < max(gate_rounds, 2):
-        raise ValueError(f"{n} completed A/A round(s): calibrating a gate of {gate_rounds} rounds needs at least "
-                         f"{max(gate_rounds, 2)}")
+    cells, n = _round_cells(rounds, gate_rounds, settings)
     subsets = _subsets(n, gate_rounds, draws, seed)
     metrics = [(phase, metric) for phase in cells for metric in COMPARED]
     rows = {key: _spread(key, cells, settings, gate_rounds, len(metrics)) for key in metrics}
     reach = {key: [] for key in metrics}
     as_set = _gate_rates(subsets, cells, metrics, settings, reach)
     for key, row in rows.items():
-        row["margin"] = _margin(reach[key], row["kind"])
-    margins = _margins_per_metric(rows)
+        row["margin"] = _margin(reach[key])
+    margins = _margins_per_metric(rows, settings)
     with_margins = replace(settings, per_metric=tuple(sorted(margins.items())))
     at_margins = _gate_rates(subsets, cells, metrics, with_margins, {key: [] for key in metrics})
     for key, row in rows.items():
@@ -74,6 +67,27 @@ def calibration(rounds: list[dict], gate_rounds: int, settings: Settings = Setti
         "margins": margins,
         "metrics": [{"phase": phase, "metric": metric, **rows[(phase, metric)]} for phase, metric in metrics],
     }
+
+
+def gate_rates(rounds: list[dict], gate_rounds: int, settings: Settings = Settings(), draws: int = DRAWS,
+               seed: int = 0) -> dict:
+    """How gates of ``gate_rounds`` rounds judge these rounds (any two versions, not only A/A): the share of
+    comparisons that fail (B worse), claim any change, and per metric each verdict's share."""
+    cells, n = _round_cells(rounds, gate_rounds, settings)
+    metrics = [(phase, metric) for phase in cells for metric in COMPARED]
+    rates = _gate_rates(_subsets(n, gate_rounds, draws, seed), cells, metrics, settings, {key: [] for key in metrics})
+    return {"rounds": n, "gate_rounds": gate_rounds, **_summary(rates),
+            "per_metric": {f"{phase} {metric}": shares for (phase, metric), shares in rates["per_metric"].items()}}
+
+
+def _round_cells(rounds: list[dict], gate_rounds: int, settings: Settings) -> tuple[dict, int]:
+    complete = completed_rounds(rounds)
+    runs, _ = round_runs(complete)
+    windows = {side: [phase_windows(run) for run in runs[side]] for side in runs}
+    if len(complete) < max(gate_rounds, 2):
+        raise ValueError(f"{len(complete)} completed round(s): judging gates of {gate_rounds} rounds needs at "
+                         f"least {max(gate_rounds, 2)}")
+    return {phase: phase_cells(phase, windows) for phase in judged_phases(windows, settings)}, len(complete)
 
 
 def _subsets(n: int, k: int, draws: int, seed: int) -> list[tuple[int, ...]]:
@@ -129,18 +143,19 @@ def _summary(rates: dict) -> dict:
             "no_change": float(np.mean(shares)) if shares else None}
 
 
-def _margin(reaches: list[float], kind: str) -> float | None:
+def _margin(reaches: list[float]) -> float | None:
     if not reaches:
         return None
     return float(np.quantile(reaches, NO_CHANGE_TARGET))
 
 
-def _margins_per_metric(rows: dict) -> dict[str, float]:
-    """One tolerance per metric (a gate's settings are per metric): the widest its phases need. The error rate's
-    margin is in points, which a relative tolerance cannot say: it keeps the gate's own rule."""
+def _margins_per_metric(rows: dict, settings: Settings) -> dict[str, float]:
+    """One tolerance per metric (a gate's settings are per metric): the widest its phases need, never narrower
+    than the tolerance asked (a quieter metric could take a tighter one: its MDE says what that would buy). The
+    error rate's margin is in points, which a relative tolerance cannot say: it keeps the gate's own rule."""
     margins: dict[str, float] = {}
     for (phase, metric), row in rows.items():
         if metric == "error_rate" or row["margin"] is None:
             continue
-        margins[metric] = max(margins.get(metric, 0.0), round(row["margin"], 3))
+        margins[metric] = max(margins.get(metric, settings.tolerance_for(metric)), round(row["margin"], 3))
     return margins

@@ -13,6 +13,7 @@ from chaos.analysis import RunDirError, json_safe, load_run, phase_windows, secr
 from chaos.compare.judging import holm, judge_metric, side_interval
 from chaos.compare.over_time import run_series, timeline
 from chaos.compare.resampling import PhaseSide, borrow_spread, bootstrap, fill_histograms, phase_side
+from chaos.compare.runs_needed import baseline_runs_needed, run_spread, runs_needed_text
 from chaos.compare.settings import ALPHA, SKIPPED_PHASES, VERDICT_RANK, VERDICTS, CompareInputError, Settings
 from chaos.compare.sides import RunRef, Side, collect_side, pair_experiments, unique_labels
 from chaos.compare.wording import change_reason, headline, overall_verdict, row_label
@@ -45,6 +46,7 @@ def compare_sides(sides: list[Side], settings: Settings = Settings()) -> dict:
         holm(rows)
         for row in rows:
             row["reason"] = row["reason"] or change_reason(row)
+            _advise_runs(row)
         counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
         pairs.append({"baseline": sides[0].label, "candidate": sides[c].label, "verdict": overall_verdict(counts),
                       "counts": counts, "family": sum(r["p"] is not None for r in rows)})
@@ -124,8 +126,9 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
                 judge_metric(metric, cells.get((0, phase)), cells.get((c, phase)), boots.get((0, phase)),
                              boots.get((c, phase)), settings, (sides[0].label, sides[c].label))
                 for c in range(1, len(sides))]
-            for change in changes[1:]:
+            for c, change in enumerate(changes[1:], start=1):
                 change.update(phase=phase, metric=metric)
+                change["between_runs"] = _between_runs(metric, cells, phase, c, borrowed)
             rows.append({"phase": phase, "metric": metric, "values": values, "changes": changes})
     experiment = {
         "name": title,
@@ -139,6 +142,37 @@ def _compare_group(title: str, runs_per_side: list[list[RunRef] | None], sides: 
         "series": [[run_series(run) for run in runs] if runs else [] for runs in loaded],
     }
     return experiment, secrets
+
+
+def _between_runs(metric: str, cells: dict, phase: str, candidate: int, borrowed: dict) -> dict | None:
+    """The spread between runs that this change's interval carries: the baseline's own when it pools runs, else
+    the side it borrowed its drift from; None when no side pools two or more runs."""
+    base, cand = cells.get((0, phase)), cells.get((candidate, phase))
+    if base is None or cand is None:
+        return None
+    source = base if len(base.runs) >= 2 else cells.get((borrowed.get(0, -1), phase))
+    spread = run_spread(source, metric)
+    if spread is None:
+        return None
+    return {"spread": spread, "baseline_runs": len(base.runs), "candidate_runs": len(cand.runs),
+            "from_runs": len(source.runs)}
+
+
+def _advise_runs(change: dict) -> None:
+    """An inconclusive change says how many baseline runs the spread between runs asks for (``runs_needed``)."""
+    between = change.get("between_runs")
+    if change["verdict"] != "inconclusive" or change["effect"] is None:
+        return
+    if between is None:
+        change["reason"] += ("; one run per side knows nothing of how runs of one version differ on this machine: "
+                             "keep several baseline runs (--baseline-last / --last)")
+        return
+    needed = baseline_runs_needed(change, between["spread"], between["baseline_runs"], between["candidate_runs"])
+    change["baseline_runs_needed"] = needed
+    text = runs_needed_text(needed, between["spread"], change["kind"], between["from_runs"])
+    change["reason"] += f"; {text}" if text else (
+        f"; the {between['from_runs']} runs kept are enough for how runs differ: what keeps it open is the noise "
+        "within them, which longer phases shrink")
 
 
 def _donors(runs_per_side: list[list[RunRef] | None]) -> dict[int, int]:
