@@ -112,8 +112,23 @@ def _spread(key: tuple[str, str], cells: dict, settings: Settings, gate_rounds: 
     reach = diffs.band[1] + (student_t_quantile(1 - ALPHA / family, df) + student_t_quantile(POWER, df)) \
         * diffs.spread / math.sqrt(gate_rounds)
     row.update(mean=diffs.shown(diffs.mean), spread=diffs.spread, mde=diffs.shown(reach),
-               scale="log" if diffs.log_scale else "difference")
+               scale="log" if diffs.log_scale else "difference",
+               spread_vs_baseline=_spread_against_baseline(phase, metric, cells, used, diffs, settings))
     return row
+
+
+def _spread_against_baseline(phase: str, metric: str, cells: dict, used: list[int], diffs, settings) -> float | None:
+    """The spread of the same differences taken relative to each run's own baseline phase (B's phase/baseline
+    against A's): smaller than ``spread`` where a round's level, not the fault's effect, is what varies."""
+    if phase == "baseline" or "baseline" not in cells or not diffs.log_scale:
+        return None
+    base_a, base_b = cells["baseline"]["a"], cells["baseline"]["b"]
+    values = [(base_a[i].observed(metric) if base_a[i] else None, base_b[i].observed(metric) if base_b[i] else None)
+              for i in used]
+    if len(values) < 2 or not all(a and b for a, b in values):
+        return None
+    baseline_diffs = np.log([b / a for a, b in values])
+    return float(np.std(diffs.values - baseline_diffs, ddof=1))
 
 
 def _gate_rates(subsets, cells: dict, metrics: list, settings: Settings, reach: dict) -> dict:

@@ -14,19 +14,23 @@ def render_calibration_text(document: dict) -> str:
         f"them disjoint)",
         f"  at the tolerance asked: {_rates(document['at_tolerance'])}",
         "",
-        f"  {'phase':<9} {'metric':<12} {'rounds':>6} {'A/A mean':>9} {'MDE':>9} {'margin':>8}   "
+        f"  {'phase':<9} {'metric':<12} {'rounds':>6} {'A/A mean':>9} {'spread':>8} {'vs base':>8} {'MDE':>9} "
+        f"{'margin':>8}   "
         f"at the tolerance asked: no change / inconclusive / worse / better",
     ]
     for row in document["metrics"]:
         shares = row["at_tolerance"]
         lines.append(
             f"  {row['phase']:<9} {REGISTRY[row['metric']].short:<12} {row['rounds_used']:>6} "
-            f"{_change(row['mean'], row['kind']):>9} {_change(row['mde'], row['kind']):>9} "
+            f"{_change(row['mean'], row['kind']):>9} {_spread(row.get('spread'), row['kind']):>8} "
+            f"{_spread(row.get('spread_vs_baseline'), row['kind']):>8} {_change(row['mde'], row['kind']):>9} "
             f"{_change(row['margin'], row['kind']):>8}   "
             f"{shares['no change']:.0%} / {shares['inconclusive']:.0%} / {shares['worse']:.0%} / {shares['better']:.0%}"
             + (f"   ({row['why']})" if row.get("why") else ""))
     lines += [
         "",
+        "  spread: of the rounds' differences; vs base: of the same differences taken against each run's own "
+        "baseline phase.",
         f"  MDE: the smallest change a gate of {gate} rounds catches 4 times in 5; margin: the tolerance at which "
         "identical versions come out \"no change\" 9 times in 10 (never below the tolerance asked).",
     ]
@@ -48,3 +52,9 @@ def _change(value: float | None, kind: str) -> str:
     if value is None:
         return "–"
     return f"{value * 100:+.1f} pp" if kind == "absolute" else f"{value * 100:+.1f} %"
+
+
+def _spread(value: float | None, kind: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 100:.1f} pp" if kind == "absolute" else f"±{value * 100:.1f} %"

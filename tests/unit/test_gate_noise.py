@@ -4,6 +4,7 @@ sides rarely fail, a shifted side is caught) and measures margins and the smalle
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -111,3 +112,23 @@ def test_gates_catch_a_shifted_side_that_drifts_with_its_pair(tmp_path):
 def test_too_few_rounds_for_the_gate_asked_is_a_clear_error(aa_rounds):
     with pytest.raises(ValueError, match="8 completed round"):
         calibration(aa_rounds, gate_rounds=9)
+
+
+def test_calibrate_from_an_earlier_ab_dir_judges_its_rounds_again(aa_rounds, tmp_path):
+    from click.testing import CliRunner
+
+    from chaos.cli import main
+
+    ab_dir = tmp_path / "shop-ab-1"
+    ab_dir.mkdir()
+    (ab_dir / "ab.json").write_text(json.dumps({"experiment": "shop", "design": "side-by-side",
+                                                "rounds": aa_rounds}))
+    result = CliRunner().invoke(main, ["calibrate", "--from", str(ab_dir), "--rounds", "4"])
+    assert result.exit_code == 0, result.output
+    assert "shop: 8 A/A round(s) side-by-side, judged as gates of 4 rounds (70 comparisons" in result.output
+    written = json.loads((ab_dir / "calibration.json").read_text())
+    assert written["schema"] == "chaos.calibration/1" and (ab_dir / "calibration.txt").is_file()
+    too_many = CliRunner().invoke(main, ["calibrate", "--from", str(ab_dir), "--rounds", "9"])
+    assert too_many.exit_code == 5 and "8 completed round(s)" in too_many.output
+    not_ab = CliRunner().invoke(main, ["calibrate", "--from", str(tmp_path)])
+    assert not_ab.exit_code == 2 and "no ab.json" in not_ab.output
