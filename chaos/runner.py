@@ -167,6 +167,7 @@ class Runner:
         self.journal.append("load_started", users=load.users, spawn_rate=load.spawn_rate, model=load.model,
                             rate=load.rate, workers=load.workers, host=self.system.edge_url(self.plan.edge.name),
                             pid=self.load.process.pid)
+        self.system.records_dir = self.run_dir / "faults"  # http faults write the requests they touched there
         for fault in self.plan.faults:
             self.faults[fault.id] = fault_families.build(fault, self.system)
 
