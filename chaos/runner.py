@@ -109,7 +109,8 @@ class Runner:
                 self.on_progress("starting the system")
                 self.system.up()
                 for name, proxy in self.system.proxies.items():  # for users' own Toxiproxy clients
-                    self.on_progress(f"link {name}: toxiproxy API {proxy.api_url}")
+                    self.on_progress(f"link {name}: {'http proxy control' if proxy.link.is_http else 'toxiproxy API'} "
+                                     f"{proxy.api_url}")
             else:
                 self.system = self.shared_system
                 self.journal.append("system_shared", system_run_id=self.system.plan.run_id, rehearse=self.rehearse,
