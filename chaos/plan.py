@@ -436,13 +436,13 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
 
 
 def make_system_plan(name: str, services: dict[str, spec.Service], links: list[str], run_id: str | None = None,
-                     source_file: str = "", project=None) -> Plan:
+                     source_file: str = "", project=None, http_links=frozenset()) -> Plan:
     """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
     pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
     the edge link (``load -> service:port``) among them if load is to be driven."""
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
-                links=[LinkPlan.parse(link) for link in links], load=None, phases={}, timeline=[], faults=[],
+                links=[LinkPlan.parse(link, "http" if link in http_links else "tcp") for link in links], load=None, phases={}, timeline=[], faults=[],
                 steady_state=[], abort=[], report=ReportPlan("reports", list(ALL_FORMATS)),
                 **project_resources(project))
 

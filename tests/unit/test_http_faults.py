@@ -4,6 +4,7 @@ rules the link's proxy applies (matching, seeded probability, first/every, order
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,9 +13,11 @@ from support.fault_experiments import fault_problems, load_faults, shop_head, wr
 from chaos.cli import main
 from chaos.faults.http import hits_by_route, rule_of
 from chaos.httpproxy.rules import Match, Rule, RuleSet, corrupt_bytes, draw
-from chaos.plan import make_plan
+from chaos.plan import make_plan, make_system_plan
+from chaos.spec import load_compose
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
 
 HEAD = shop_head("http", """\
     redis: {image: chaos-shop-redis:1}
@@ -197,3 +200,38 @@ def test_a_ramp_moves_probability_and_delay_in_steps(tmp_path):
     assert [u["set"]["delay_ms"] for u in updates] == pytest.approx([200, 300, 400, 500])
     ramped = rule_of(plan.faults[0], updates[-1]["set"])
     assert (ramped.probability, ramped.delay_ms, ramped.id) == (0.5, 500, "f1")
+
+
+# ---- the pytest fixture's side ---------------------------------------------------------------
+
+def test_a_test_system_routes_an_http_link_from_its_spec_or_its_experiment(tmp_path):
+    from chaos.testkit import SystemSpec
+
+    shop = REPO / "targets" / "shop" / "compose.yaml"
+    resolved = SystemSpec.from_compose(shop, links=["http: api -> inventory:8081", "api -> redis:6379"],
+                                       edge="api:8080").resolve(lambda image: [])
+    assert resolved.http_links == {"api -> inventory:8081"}
+    assert hash(SystemSpec.from_compose(shop, links=["http: api -> inventory:8081"]))  # still a hashable spec
+    from_experiment = SystemSpec.from_experiment(REPO / "experiments" / "shop-http-503.yaml").resolve(lambda i: [])
+    assert from_experiment.http_links == {"api -> inventory:8081"}
+    plan = make_system_plan("shop", resolved.services, resolved.links, http_links=resolved.http_links, run_id="r")
+    assert {link.name: link.protocol for link in plan.links}["api -> inventory:8081"] == "http"
+
+
+def test_chaos_http_makes_the_issues_fault(tmp_path):
+    from types import SimpleNamespace
+
+    from chaos.testkit import RunningSystem
+    from chaos.testkit.fixture import Chaos
+
+    shop = REPO / "targets" / "shop" / "compose.yaml"
+    plan = make_system_plan("shop", load_compose(shop), ["api -> inventory:8081", "load -> api:8080"], run_id="r",
+                            http_links={"api -> inventory:8081"})
+    proxy = SimpleNamespace(client=None)
+    running = RunningSystem(resolved=None, system=SimpleNamespace(plan=plan, client=None, records_dir=None,
+                                                                  proxies={"api -> inventory:8081": proxy}), events=[])
+    chaos = Chaos.__new__(Chaos)
+    chaos.system, chaos.faults = running, []
+    context = chaos.http("api", "inventory", status=503, probability="20%", path="/stock/*")
+    rule = rule_of(context.plan)
+    assert (rule.status, rule.probability, rule.match.path, rule.id, rule.order) == (503, 0.2, "/stock/*", "f1", 0)
