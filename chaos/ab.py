@@ -37,6 +37,7 @@ DESIGNS = (SIDE_BY_SIDE, INTERLEAVED)
 
 EXIT_BY_VERDICT = {"worse": 1, "inconclusive": 5, "no change": 0, "better": 0}
 EXIT_BY_OUTCOME = {"aborted": 3, "error": 4}
+EXIT_SIGNAL = {code: signum for signum, code in EXIT_INTERRUPTED.items()}
 
 
 @dataclass
@@ -105,8 +106,7 @@ class AbRun:
             runner, result = self._run(plan)
             record[side] = run_record(result.run_dir, plan.run_id, result.outcome, result.exit_code)
             self._write_rounds()
-            signum = next((s for s, c in EXIT_INTERRUPTED.items() if c == result.exit_code), None) \
-                if result.outcome == "interrupted" else runner.late_signal
+            signum = EXIT_SIGNAL.get(result.exit_code) if result.outcome == "interrupted" else runner.late_signal
             if signum:
                 return f"stopped by signal {signum} in round {index + 1} ({side.upper()})", EXIT_INTERRUPTED[signum]
             if result.outcome != "completed":
@@ -210,7 +210,6 @@ class AbRun:
         return result
 
 
-EXIT_SIGNAL = {code: signum for signum, code in EXIT_INTERRUPTED.items()}
 RESULT_FILE = "{side}.result.json"
 
 

@@ -218,7 +218,8 @@ def _print_plan(plan) -> None:
 
     console.print(f"[bold]{escape(plan.experiment)}[/]  {escape(plan.description)}")
     console.print("targets: " + ", ".join(_described_target(t) for t in start_order(plan.targets)), markup=False)
-    console.print("links:   " + ", ".join(link.name for link in plan.links), markup=False)
+    console.print("links:   " + ", ".join(link.name + (" (http)" if link.is_http else "") for link in plan.links),
+                  markup=False)
     load = plan.load
     source = Path(load.locustfile).name if load.locustfile else f"a scenario of {len(load.scenario)} requests"
     amount = f"{load.rate:g} requests/s" if load.model == "open" else f"{load.users} users"

@@ -41,6 +41,14 @@ BASE_PACKAGES = (
 # Label on the base image holding a hash of its recipe; setup rebuilds when it differs.
 RECIPE_LABEL = "chaos.recipe"
 
+# The proxy of an HTTP link (`protocol: http`): chaos-base plus mitmproxy, used as a library in reverse mode
+# with the harness's addon (chaos/httpproxy). mitmproxy 11.0 is the last line that runs on bookworm's
+# Python 3.11. Built by setup FROM the base image, from wheels fetched with pip.
+MITMPROXY_VERSION = "11.0.2"
+HTTP_PROXY_IMAGE = "chaos-http-proxy:bookworm"
+HTTP_PROXY_CONTROL_PORT = 8475  # the addon's control endpoint: rules in, touched requests out
+HTTP_PROXY_HOME = "/opt/chaos-http"  # mitmproxy's packages under lib/, the addon copied in at start
+
 SHOP_IMAGES = (
     "chaos-shop-redis:1",
     "chaos-shop-inventory:1",
@@ -48,7 +56,7 @@ SHOP_IMAGES = (
     "chaos-shop-api:v2",
 )
 
-REQUIRED_IMAGES = (TOXIPROXY_IMAGE, BASE_IMAGE, HELPER_IMAGE, *SHOP_IMAGES)
+REQUIRED_IMAGES = (TOXIPROXY_IMAGE, BASE_IMAGE, HELPER_IMAGE, HTTP_PROXY_IMAGE, *SHOP_IMAGES)
 
 
 def shell_assignments() -> str:
@@ -70,6 +78,9 @@ def shell_assignments() -> str:
         "BASE_PACKAGES": ",".join(BASE_PACKAGES),
         "RECIPE_LABEL": RECIPE_LABEL,
         "SHOP_IMAGES": " ".join(SHOP_IMAGES),
+        "MITMPROXY_VERSION": MITMPROXY_VERSION,
+        "HTTP_PROXY_IMAGE": HTTP_PROXY_IMAGE,
+        "HTTP_PROXY_HOME": HTTP_PROXY_HOME,
     }
     return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
 

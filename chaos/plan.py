@@ -53,12 +53,17 @@ class LinkPlan:
     source: str  # "api" or "load" for the edge link
     target: str
     port: int
+    protocol: str = "tcp"  # "tcp": a Toxiproxy in the link; "http": a mitmproxy, which takes http faults
 
     @classmethod
-    def parse(cls, text: str) -> LinkPlan:
+    def parse(cls, text: str, protocol: str = "tcp") -> LinkPlan:
         """The one way a LinkPlan is made: from a link's text, named canonically."""
         link = Link.parse(text)
-        return cls(str(link), link.source, link.target, link.port)
+        return cls(str(link), link.source, link.target, link.port, protocol)
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol == "http"
 
     @property
     def link(self) -> Link:
@@ -90,7 +95,7 @@ class FaultPlan:
     def link(self) -> str | None:
         """The link this fault rides on (its toxics live in that link's Toxiproxy proxy, and go with it);
         None for a fault on targets."""
-        return self.target if self.family == "link" else None
+        return self.target if self.family in ("link", "http") else None
 
     @property
     def settings(self) -> str:
@@ -233,7 +238,40 @@ _SETTINGS = {
     "memory": lambda params, updates: [f"memory {_size(params['memory_bytes'])}"],
     "partition": _partition,
     "clock_skew": _clock_skew,
+    "http": lambda params, updates: http_settings(params, updates),
 }
+
+
+def http_settings(params: dict, updates: list[dict]) -> list[str]:
+    """``503 (Retry-After) to GET /stock/* on 20% of requests``, ``reset, first 5``, ``delay 300 ms``."""
+    what = []
+    if params.get("status") is not None:
+        extra = f" ({', '.join(params['headers'])})" if params.get("headers") else ""
+        what.append(f"status {params['status']}{extra}")
+    if params.get("abort"):
+        what.append({"close": "closed unanswered", "reset": "reset unanswered",
+                     "mid_body": "answer cut mid-body"}[params["abort"]])
+    if params.get("rewrite"):
+        what.append(f"rewrite {params['rewrite'][0]!r} -> {params['rewrite'][1]!r}")
+    if params.get("corrupt"):
+        what.append(f"corrupt {params['corrupt']} bytes")
+    if params.get("delay_ms"):
+        where = " before answering" if params.get("delay_at") == "response" else ""
+        what.append(f"delay {_ms(params['delay_ms'])}{where}")
+    match = params.get("match") or {}
+    route = " ".join(p for p in (match.get("method"), match.get("path") or (
+        f"~{match['path_regex']}" if match.get("path_regex") else None)) if p)
+    extra = [f"{k}: {v}" for k, v in (match.get("headers") or {}).items()]
+    extra += [f"?{k}={v}" for k, v in (match.get("query") or {}).items()]
+    which = [f"on {' '.join([route, *extra]).strip()}" if route or extra else ""]
+    if params.get("first"):
+        which.append(f"first {params['first']}")
+    if params.get("every"):
+        which.append(f"every {params['every']}th")
+    if params.get("probability", 1.0) < 1:
+        which.append(f"{params['probability'] * 100:g}% of requests")
+    ramps = [_ramp("probability", updates, lambda p: f"{p * 100:g}%"), _ramp("delay_ms", updates, _ms)]
+    return [" and ".join(what), *which, *ramps]
 
 
 # ---- the plan's other sections: load, probes, abort rules, report --------------------------------
@@ -381,7 +419,8 @@ def new_run_id(now: float | None = None) -> str:
 
 def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | None = None) -> Plan:
     exp = loaded.experiment
-    faults = [plan for i, fault in enumerate(exp.faults) for plan in _fault_plans(i, fault)]
+    seed = seed if seed is not None else _random.randbelow(2**31)
+    faults = [plan for i, fault in enumerate(exp.faults) for plan in _fault_plans(i, fault, seed)]
     fault_span = max((f.at + f.duration for f in faults), default=0.0)
     phases = {"warmup": exp.phases.warmup, "baseline": exp.phases.baseline,
               "fault": fault_span, "recovery": exp.phases.recovery}
@@ -389,7 +428,7 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
         experiment=exp.name,
         description=exp.description,
         run_id=run_id or new_run_id(),
-        seed=seed if seed is not None else _random.randbelow(2**31),
+        seed=seed,
         source_file=str(loaded.source.file),
         targets=[_with_probe_ports(_target_plan(name, service), exp.probes)
                  for name, service in loaded.services.items()],
@@ -409,13 +448,13 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
 
 
 def make_system_plan(name: str, services: dict[str, spec.Service], links: list[str], run_id: str | None = None,
-                     source_file: str = "", project=None) -> Plan:
+                     source_file: str = "", project=None, http_links=frozenset()) -> Plan:
     """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
     pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
     the edge link (``load -> service:port``) among them if load is to be driven."""
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
-                links=[LinkPlan.parse(link) for link in links], load=None, phases={}, timeline=[], faults=[],
+                links=[LinkPlan.parse(link, "http" if link in http_links else "tcp") for link in links], load=None, phases={}, timeline=[], faults=[],
                 steady_state=[], abort=[], report=ReportPlan("reports", list(ALL_FORMATS)),
                 **project_resources(project))
 
@@ -438,25 +477,28 @@ def timeline(phases: dict[str, float]) -> list[Window]:
 
 
 def _links(exp: spec.Experiment) -> list[LinkPlan]:
-    names = list(exp.links)
+    names = exp.link_names()
     edge = str(Link.edge(exp.load.target))
     if edge not in names:
         names.append(edge)
-    return [LinkPlan.parse(name) for name in names]
+    http = exp.http_links()
+    return [LinkPlan.parse(name, "http" if name in http else "tcp") for name in names]
 
 
-def _fault_plans(index: int, fault: spec.FaultSpec) -> list[FaultPlan]:
+def _fault_plans(index: int, fault: spec.FaultSpec, seed: int = 0) -> list[FaultPlan]:
     """One FaultPlan per occurrence: a repeated fault ``f2`` becomes ``f2.1``, ``f2.2``, ... each ledgered and
-    reverted on its own."""
+    reverted on its own. An http fault's rule also carries its place among the faults (rules on one link are
+    checked in the experiment's order) and the plan's seed (its probability picks the same requests each run)."""
     starts = fault.occurrences()
     name = fault.name or f"{fault.type} on {fault.target()}"
+    params = {**fault.params(), "order": index, "seed": seed} if fault.family == "http" else fault.params()
     return [FaultPlan(
         id=f"f{index + 1}" if len(starts) == 1 else f"f{index + 1}.{k + 1}",
         name=name if len(starts) == 1 else f"{name} ({k + 1}/{len(starts)})",
         kind=fault.type,
         family=fault.family,
         target=fault.target(),
-        params=fault.params(),
+        params=params,
         at=start,
         duration=fault.duration,
         updates=fault.updates(),

@@ -113,6 +113,8 @@ EXAMPLES = {
     "memory": "- type: memory\n  service: api\n  memory: 64MB\n  duration: 20s\n",
     "partition": "- type: partition\n  groups: [[api], [redis]]\n  duration: 10s\n",
     "clock_skew": "- type: clock_skew\n  service: api\n  offset: +30s\n  duration: 20s\n",
+    "faults:http": "- type: http\n  link: api -> inventory:8081\n  match: {method: GET, path: /stock/*}\n"
+                   "  status: 503\n  headers: {Retry-After: '1'}\n  probability: 20%\n  duration: 20s\n",
     "http": "- name: health\n  type: http\n  service: api\n  port: 8080\n  path: /health\n  every: 1s\n",
     "tcp": "- name: redis port\n  type: tcp\n  service: redis\n  port: 6379\n",
     "command": "- name: redis ping\n  type: command\n  service: redis\n  command: [redis-cli, ping]\n"
@@ -122,6 +124,7 @@ EXAMPLES = {
 }
 # What a fragment needs besides its own list, when the complete example lacks it.
 EXAMPLE_CONTEXT = {
+    "faults:http": {"links": ["api -> redis:6379", {"link": "api -> inventory:8081", "protocol": "http"}]},
     "clock_skew": {"targets": {"compose": "../targets/shop/compose.yaml",
                                "services": {"api": {"image": "chaos-shop-api:v1", "clock": "skewable",
                                                     "ports": ["127.0.0.1::8080"]}}}},
@@ -340,7 +343,7 @@ def _variants(field: str, explicit: set[str], covered: set) -> str:
         else:
             covered.add(model)
             out.append("No keys of its own.\n\n")
-        context = EXAMPLE_CONTEXT.get(schema.tags_of(model)[0])
+        context = _keyed(EXAMPLE_CONTEXT, model, field)
         shown = yaml.safe_dump(context, sort_keys=False, default_flow_style=None) if context else ""
         out.append(f"```yaml\n{shown}{field}:\n{_indent(example_for(model, field))}```\n\n")
     return "".join(out)
@@ -366,11 +369,18 @@ def _indent(text: str) -> str:
     return "".join(f"  {line}\n" for line in text.splitlines())
 
 
+def _keyed(table: dict, model: type[BaseModel], field: str):
+    """A kind's entry in EXAMPLES or EXAMPLE_CONTEXT: ``field:tag`` where two lists share a tag (an http fault,
+    an http probe), else ``tag``."""
+    tag = schema.tags_of(model)[0]
+    return table.get(f"{field}:{tag}", table.get(tag))
+
+
 def example_for(model: type[BaseModel], field: str) -> str:
     """The example of one kind, as a list item (without the list's key)."""
     tag = schema.tags_of(model)[0]
-    if tag in EXAMPLES:
-        return EXAMPLES[tag]
+    if _keyed(EXAMPLES, model, field):
+        return _keyed(EXAMPLES, model, field)
     item = {"type": tag}
     for name, info in model.model_fields.items():
         if info.is_required() and name != "type":
@@ -380,8 +390,7 @@ def example_for(model: type[BaseModel], field: str) -> str:
 
 def example_fragment(model: type[BaseModel], field: str) -> dict:
     """The example of one kind as a fragment: the list, and whatever context it needs."""
-    tag = schema.tags_of(model)[0]
-    fragment = dict(EXAMPLE_CONTEXT.get(tag, {}))
+    fragment = dict(_keyed(EXAMPLE_CONTEXT, model, field) or {})
     fragment[field] = yaml.safe_load(example_for(model, field))
     return fragment
 

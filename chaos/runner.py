@@ -113,7 +113,8 @@ class Runner:
                 self.on_progress("starting the system")
                 self.system.up()
                 for name, proxy in self.system.proxies.items():  # for users' own Toxiproxy clients
-                    self.on_progress(f"link {name}: toxiproxy API {proxy.api_url}")
+                    self.on_progress(f"link {name}: {'http proxy control' if proxy.link.is_http else 'toxiproxy API'} "
+                                     f"{proxy.api_url}")
             else:
                 self.system = self.shared_system
                 self.journal.append("system_shared", system_run_id=self.system.plan.run_id, rehearse=self.rehearse,
@@ -172,6 +173,7 @@ class Runner:
         self.journal.append("load_started", users=load.users, spawn_rate=load.spawn_rate, model=load.model,
                             rate=load.rate, workers=load.workers, host=self.system.edge_url(self.plan.edge.name),
                             pid=self.load.process.pid)
+        self.system.records_dir = self.run_dir / "faults"  # http faults write the requests they touched there
         for fault in self.plan.faults:
             self.faults[fault.id] = fault_families.build(fault, self.system)
 

@@ -17,13 +17,15 @@ import platform
 import tarfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 import docker.errors
 
-from chaos import images
+from chaos import httpproxy, images
 from chaos.errors import EnvironmentProblem
 from chaos.faults.clock import ROLE_CLOCK, ClockVolume
+from chaos.httpproxy.client import HttpProxyClient, HttpProxyError
 from chaos.labels import LEASE, ROLE, RUN, run_labels
 from chaos.plan import LinkPlan, Plan, TargetPlan, one_shot_targets, start_order
 from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient, ToxiproxyError
@@ -49,7 +51,7 @@ class LinkProxy:
     container_id: str
     address: str  # the ambassador's IP on the network its source reaches it through
     api_url: str  # Toxiproxy API on 127.0.0.1
-    client: ToxiproxyClient
+    client: ToxiproxyClient | HttpProxyClient  # by the link's protocol
     edge_port: int | None = None  # loopback port of the edge listener
     addresses: list[str] = field(default_factory=list)  # its IP on every network it is on
 
@@ -75,6 +77,7 @@ class System:
     networks: dict[str, str] = field(default_factory=dict)  # compose network key -> engine network name
     volumes: dict[str, str] = field(default_factory=dict)  # compose volume key -> engine volume name
     images: dict[str, str] = field(default_factory=dict)  # service -> image built for it by the harness
+    records_dir: Path | None = None  # where http faults write the requests they touched (the run dir's faults/)
 
     @property
     def network_name(self) -> str:
@@ -100,6 +103,8 @@ class System:
     def missing_images(self) -> list[str]:
         wanted = {self.image_of(t) for t in self.plan.targets if not t.attached and t.replicas} | \
             {images.TOXIPROXY_IMAGE}
+        if any(link.is_http for link in self.plan.links):
+            wanted.add(images.HTTP_PROXY_IMAGE)
         if any(t.clock == "skewable" for t in self.plan.targets) or \
                 any(f.family in ("partition", "clock") for f in self.plan.faults):
             wanted.add(images.HELPER_IMAGE)  # iptables and libfaketime come from it
@@ -245,6 +250,8 @@ class System:
         return [self.networks[k] for k in keys or ["default"]]
 
     def _start_proxy(self, link: LinkPlan) -> LinkProxy:
+        if link.is_http:
+            return self._start_http_proxy(link)
         ports = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
         if link.is_edge:
             ports[f"{link.port}/tcp"] = ("127.0.0.1", None)
@@ -271,13 +278,43 @@ class System:
                       **proxy.where())
         return proxy
 
+    def _start_http_proxy(self, link: LinkPlan) -> LinkProxy:
+        """An HTTP link: mitmproxy in reverse mode (chaos/httpproxy/server.py, copied in) listening on the link's
+        port, its control endpoint published on 127.0.0.1. Same networks and name lookups as a Toxiproxy link."""
+        ports = {f"{images.HTTP_PROXY_CONTROL_PORT}/tcp": ("127.0.0.1", None)}
+        if link.is_edge:
+            ports[f"{link.port}/tcp"] = ("127.0.0.1", None)
+        networks = self._proxy_networks(link)
+        upstream = self.attached[link.target][1] if link.target in self.attached else link.target
+        container = self.client.containers.create(
+            images.HTTP_PROXY_IMAGE, detach=True, name=self.container_name(f"link-{link.proxy_name}"),
+            command=["python3", f"{images.HTTP_PROXY_HOME}/server.py", "--listen", str(link.port),
+                     "--upstream", f"{upstream}:{link.port}", "--control", str(images.HTTP_PROXY_CONTROL_PORT)],
+            labels={**run_labels(self.plan, "link"), "chaos.link": link.name, "chaos.protocol": "http"},
+            network=networks[0], ports=ports,
+        )
+        for name in networks[1:]:
+            self.client.networks.get(name).connect(container)
+        if link.target in self.attached:
+            self.client.networks.get(self.attached[link.target][0]).connect(container)
+        container.put_archive(images.HTTP_PROXY_HOME, _tar_of_files(httpproxy.PROXY_FILES))
+        container.start()
+        proxy = self._link_proxy(link, container, networks[0])
+        _wait_for(lambda: _answers(proxy.client), 30.0, f"the http proxy for link {link.name} did not answer")
+        if link.is_edge:
+            proxy.edge_port = _published_port(container, link.port)
+        self.on_event("link_created", link=link.name, proxy=link.proxy_name, container_id=container.id,
+                      protocol="http", **proxy.where())
+        return proxy
+
     def _link_proxy(self, link: LinkPlan, container, network_name: str | None = None) -> LinkProxy:
         container.reload()
         networks = container.attrs["NetworkSettings"]["Networks"]
         home = networks.get(network_name or self.network_name) or next(iter(networks.values()))
-        api_port = _published_port(container, TOXIPROXY_API_PORT)
-        return LinkProxy(link, container.id, home["IPAddress"], f"http://127.0.0.1:{api_port}",
-                         ToxiproxyClient(f"http://127.0.0.1:{api_port}"),
+        api_port = _published_port(container, images.HTTP_PROXY_CONTROL_PORT if link.is_http else TOXIPROXY_API_PORT)
+        api_url = f"http://127.0.0.1:{api_port}"
+        return LinkProxy(link, container.id, home["IPAddress"], api_url,
+                         HttpProxyClient(api_url) if link.is_http else ToxiproxyClient(api_url),
                          addresses=sorted(n["IPAddress"] for n in networks.values() if n.get("IPAddress")))
 
     # ---- attach ----------------------------------------------------------------------------
@@ -639,12 +676,21 @@ def _published_port(container, port: int) -> int:
     raise EnvironmentProblem(f"port {port} of {container.name} is not published on 127.0.0.1")
 
 
-def _answers(client: ToxiproxyClient) -> bool:
+def _answers(client: ToxiproxyClient | HttpProxyClient) -> bool:
     try:
         client.version()
         return True
-    except ToxiproxyError:
+    except (ToxiproxyError, HttpProxyError):
         return False
+
+
+def _tar_of_files(paths) -> bytes:
+    """Files as a tar archive of their names alone, for ``put_archive`` into one folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in paths:
+            archive.add(str(path), arcname=path.name)
+    return buffer.getvalue()
 
 
 def _wait_for(condition, timeout: float, message: str, interval: float = 0.1) -> None:

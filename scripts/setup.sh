@@ -17,6 +17,8 @@ set -euo pipefail
 BASE_RECIPE_VERSION=2
 # Bump when the way the helper image or its libfaketime is built changes.
 HELPER_RECIPE_VERSION=1
+# Bump when the way the HTTP link proxy image is built changes.
+HTTP_PROXY_RECIPE_VERSION=1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$REPO/.venv"
@@ -575,6 +577,47 @@ ensure_helper_image() {
     ok "helper image" "$HELPER_IMAGE built, recipe $recipe, libfaketime $FAKETIME_SOURCE_VERSION"
 }
 
+# ---------------------------------------------------------------- the HTTP link proxy image
+
+http_proxy_recipe_hash() {
+    printf 'v%s base=%s mitmproxy=%s home=%s' "$HTTP_PROXY_RECIPE_VERSION" "$(image_id "$BASE_IMAGE")" \
+        "$MITMPROXY_VERSION" "$HTTP_PROXY_HOME" | sha256_of | cut -c1-16
+}
+
+# chaos-http-proxy = chaos-base + mitmproxy (reverse mode, driven by the addon in chaos/httpproxy, which is
+# copied in when a link's container is created). The wheels come from PyPI through pip on this machine
+# (same Debian and Python as the base), then install offline inside the build: the base needs no pip and
+# no network. Rebuilt only when its recipe label differs.
+ensure_http_proxy_image() {
+    local recipe current previous context said
+    recipe=$(http_proxy_recipe_hash)
+    current=$(docker image inspect --format "{{ index .Config.Labels \"$RECIPE_LABEL\" }}" "$HTTP_PROXY_IMAGE" 2>/dev/null || true)
+    if [ "$current" = "$recipe" ]; then
+        ok "http proxy image" "$HTTP_PROXY_IMAGE present, recipe $recipe"
+        return
+    fi
+    previous=$(image_id "$HTTP_PROXY_IMAGE")
+    context=$(mktemp -d)
+    say "http proxy image: fetching mitmproxy $MITMPROXY_VERSION wheels"
+    run_logged http-proxy-wheels "$PY" -m pip wheel --quiet --wheel-dir "$context/wheels" \
+        "mitmproxy==$MITMPROXY_VERSION" pip
+    printf '%s\n' "FROM $BASE_IMAGE" \
+        "COPY wheels /tmp/wheels" \
+        "RUN python3 \$(ls /tmp/wheels/pip-*.whl)/pip install --quiet --no-index --no-compile --find-links /tmp/wheels --target $HTTP_PROXY_HOME/lib mitmproxy==$MITMPROXY_VERSION && rm -rf /tmp/wheels" \
+        "ENV PYTHONPATH=$HTTP_PROXY_HOME/lib" \
+        "LABEL $RECIPE_LABEL=$recipe chaos.mitmproxy=$MITMPROXY_VERSION" >"$context/Dockerfile"
+    run_logged docker-build-http-proxy env DOCKER_BUILDKIT=0 docker build --pull=false -t "$HTTP_PROXY_IMAGE" "$context"
+    rm -rf "$context"
+    said=$(docker run --rm --label chaos.managed=true --label "$SETUP_RUN_LABEL" --network none "$HTTP_PROXY_IMAGE" \
+        python3 -c 'import mitmproxy.version as v; print(v.VERSION)' 2>&1) || die "$HTTP_PROXY_IMAGE does not run: $said"
+    [ "$said" = "$MITMPROXY_VERSION" ] || die "$HTTP_PROXY_IMAGE has mitmproxy '$said', expected $MITMPROXY_VERSION"
+    if [ -n "$previous" ] && [ "$previous" != "$(image_id "$HTTP_PROXY_IMAGE")" ] &&
+        [ "$(docker image inspect --format '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
+        docker image rm "$previous" >/dev/null 2>&1 || true
+    fi
+    ok "http proxy image" "$HTTP_PROXY_IMAGE built, recipe $recipe, mitmproxy $MITMPROXY_VERSION"
+}
+
 ensure_shop_images() {
     local build="$REPO/targets/shop/build.sh"
     if [ ! -f "$build" ]; then
@@ -638,6 +681,7 @@ main() {
     ensure_toxiproxy_image
     ensure_base_image
     ensure_helper_image
+    ensure_http_proxy_image
     ensure_shop_images
     ensure_chromium
 

@@ -96,6 +96,8 @@ class FaultRecovery:
             elif kind == "fault_reverted":
                 entry["reverted"] = float(event["mono"])
                 entry["revert_reason"] = event.get("reason")
+                if "hits" in event:  # an http fault: the requests its rule touched, per route
+                    entry["hits"] = {"count": event["hits"], "by_route": event.get("hits_by_route") or {}}
         band = self.baseline_band()
         injections = sorted(e["injected"] for e in ledger.values() if e["injected"] is not None)
         return [self._fault_summary(entry, band, injections) for entry in ledger.values()]
@@ -110,6 +112,7 @@ class FaultRecovery:
             "injected": injected is not None,
             "reverted": reverted is not None or injected is None,
             "time_to_degrade_s": None, "recovery_time_s": None, "note": "",
+            **({"hits": entry["hits"]} if "hits" in entry else {}),
         }
         if injected is None:
             out["note"] = "never injected"

@@ -99,7 +99,7 @@ def fault_rows(summary: dict) -> list[dict]:
                   if fault["injected_s"] is not None else "not injected")
         rows.append({
             "id": fault["id"], "kind": fault.get("kind") or "", "target": fault.get("target") or "",
-            "settings": fault.get("settings") or "", "window": window,
+            "settings": (fault.get("settings") or "") + touched_words(fault.get("hits")), "window": window,
             "degrade": seconds(fault["time_to_degrade_s"]) if fault["time_to_degrade_s"] is not None
             else ("no degradation seen" if fault["injected"] and not fault["note"] else "–"),
             "degraded_by": fault.get("degraded_by") or "",
@@ -238,3 +238,14 @@ __all__ = [
     "VERDICT_LABEL", "VERDICT_EMOJI", "check_rows", "fault_rows", "phase_rows",
     "request_tables", "timeline", "environment_rows", "seconds", "score_text", "counts_text",
 ]
+
+
+def touched_words(hits: dict | None) -> str:
+    """What an http fault did, from the requests its rule touched: ``; touched 41 requests (GET /stock/[n] 30,
+    POST /reservations 11)``. Empty for other faults."""
+    if not hits:
+        return ""
+    routes = ", ".join(f"{route} {count}" for route, count in list(hits["by_route"].items())[:5])
+    more = ", ..." if len(hits["by_route"]) > 5 else ""
+    return f"; touched {hits['count']} request{'s' if hits['count'] != 1 else ''}" + (
+        f" ({routes}{more})" if routes else "")

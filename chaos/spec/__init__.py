@@ -12,8 +12,8 @@ the language each:
 - ``targets``: the services the harness starts or attaches to;
 - ``load``: what Locust drives through the edge link;
 - ``faults``: ``FaultSpec``, what every fault has (schedule, timeline updates, its own checks);
-- ``link_faults``, ``container_faults``, ``service_faults``: the fault families (Toxiproxy toxics and
-  ``down``; container and resource faults; partitions and clock skew);
+- ``link_faults``, ``container_faults``, ``service_faults``, ``http_faults``: the fault families (Toxiproxy
+  toxics and ``down``; container and resource faults; partitions and clock skew; HTTP links and http faults);
 - ``steady_state``: probes, hypotheses and abort rules;
 - ``experiment``: the ``Experiment`` model and the union of fault types;
 - ``checks``: the checks across sections once the services are known;
@@ -36,6 +36,7 @@ from chaos.spec.container_faults import (
     CRASH_LOOP_MIN_EVERY, FREEZING_SIGNALS, LABEL, MEMORY_MIN_BYTES, ContainerFault, Cpu, CrashLoop, Kill, Memory,
     Pause, ResourceFault, Restart, Signal, Stop, TargetedFault, parse_signal,
 )
+from chaos.spec.http_faults import HTTP_DEFAULT_DURATION, PROTOCOLS, Http, HttpMatch, HttpRamp, LinkSpec, Rewrite
 from chaos.spec.service_faults import (
     DRIFT_MAX_UPDATES, DRIFT_STEP, STROBE_MIN_PERIOD, ClockRate, ClockSkew, Groups, Partition, SignedDuration,
     Strobe, service_fault_problems,
@@ -58,7 +59,8 @@ __all__ = [
     "CommandProbe", "ContainerFault", "ContainerProbe", "Cpu", "CrashLoop", "DEFAULT_ABORT", "DRIFT_MAX_UPDATES",
     "DRIFT_STEP", "DependsOn", "Down", "Duration", "Experiment", "FAULT_MODELS", "FAULT_TYPES", "FREEZING_SIGNALS",
     "Fault", "FaultSpec", "Fraction", "Groups", "HARNESS_ROLES", "HARNESS_ROLE_PREFIXES", "HEADER_NAME", "Headers",
-    "Healthcheck", "HttpProbe", "Hypothesis", "Kill", "LABEL", "Latency", "LatencyRamp", "LimitData", "LinkFault",
+    "HTTP_DEFAULT_DURATION", "Healthcheck", "Http", "HttpMatch", "HttpProbe", "HttpRamp", "LinkSpec", "PROTOCOLS",
+    "Rewrite", "Hypothesis", "Kill", "LABEL", "Latency", "LatencyRamp", "LimitData", "LinkFault",
     "LinkText", "Load", "LoadedExperiment", "MAX_TIMELINE_STEPS", "MEMORY_MIN_BYTES", "Memory", "Milliseconds",
     "NAME", "PHASES", "Partition", "Pause", "Phases", "Probe", "ProbeSpec", "PythonProbe", "RAMP_MIN_STEP",
     "RateKBps", "RateRamp", "Report", "ResetPeer", "ResourceFault", "Restart", "STROBE_MIN_PERIOD",

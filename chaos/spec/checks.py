@@ -32,7 +32,8 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     problems += _system_problems(loaded)
     problems += _compose_problems(loaded)
     problems += _reserved_name_problems(loaded)
-    for i, link in enumerate(map(Link.parse, exp.links)):
+    links = exp.link_names()
+    for i, link in enumerate(map(Link.parse, links)):
         if link.source in exp.targets.attach:
             problems.append(source.problem(("links", i), f"{link.source!r} is attached: the harness cannot re-point "
                                            "a running container's name lookups without changing it; route links "
@@ -42,15 +43,15 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         if link.target not in services:
             name_problem(("links", i), link.target, "link target")
     pairs: dict[tuple[str, str], int] = {}
-    for i, text in enumerate(exp.links):
-        if text in exp.links[:i]:
-            problems.append(source.problem(("links", i), f"the same link as links[{exp.links.index(text)}]"))
+    for i, text in enumerate(links):
+        if text in links[:i]:
+            problems.append(source.problem(("links", i), f"the same link as links[{links.index(text)}]"))
             continue
         link = Link.parse(text)
         first = pairs.setdefault((link.source, link.target), i)
         if first != i and not link.is_edge:
             # The source finds the target's proxy through one /etc/hosts entry, which holds one address per name.
-            problems.append(source.problem(("links", i), f"{exp.links[first]!r} already routes {link.source!r} to "
+            problems.append(source.problem(("links", i), f"{links[first]!r} already routes {link.source!r} to "
                                            f"{link.target!r}: one link per source and target (a second port of "
                                            "the same target cannot be interposed yet)"))
     target_service = exp.load.target.split(":")[0]
@@ -58,12 +59,10 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
         name_problem(("load", "target"), target_service, "load target")
     if exp.load.locustfile and not loaded.path(exp.load.locustfile).is_file():
         problems.append(source.problem(("load", "locustfile"), f"file {exp.load.locustfile} not found"))
-    routed = set(exp.links) | {str(Link.edge(exp.load.target))}
+    routed = set(links) | {str(Link.edge(exp.load.target))}
     fault_end = 0.0
     for i, fault in enumerate(exp.faults):
-        if fault.family == "link" and fault.link not in routed:
-            problems.append(source.problem(("faults", i, "link"),
-                                           f"link {fault.link!r} is not routed through Toxiproxy (add it to 'links')"))
+        problems += _link_fault_problems(fault, i, routed, exp.http_links(), source)
         for path, message in fault.problems():
             problems.append(source.problem(("faults", i) + path, message))
         fault_end = max(fault_end, fault.at + fault.duration)
@@ -145,6 +144,26 @@ def _reserved_name_problems(loaded: LoadedExperiment) -> list[Problem]:
     return problems
 
 
+def _link_fault_problems(fault: FaultSpec, i: int, routed: set[str], http: set[str], source: Source) -> list[Problem]:
+    """A link fault needs its link routed, and the right kind of proxy in it: Toxiproxy's toxics on a TCP link,
+    http faults on an HTTP link (mitmproxy)."""
+    if fault.family not in ("link", "http"):
+        return []
+    path = ("faults", i, "link")
+    if fault.family == "http" and fault.link not in http:
+        how = "listed as a TCP link" if fault.link in routed else "not in 'links'"
+        return [source.problem(path, f"link {fault.link!r} does not carry HTTP ({how}): write it in 'links' as "
+                                     f"{{link: {fault.link}, protocol: http}}")]
+    if fault.family == "http":
+        return []
+    if fault.link not in routed:
+        return [source.problem(path, f"link {fault.link!r} is not routed through Toxiproxy (add it to 'links')")]
+    if fault.link in http:
+        return [source.problem(path, f"link {fault.link!r} carries HTTP (its proxy is mitmproxy, not Toxiproxy): "
+                                     f"its faults are type: http (e.g. delay: 300ms for latency)")]
+    return []
+
+
 def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
     """Dependencies that name no service or go round in a cycle; links and the load target that
     cannot be routed (ports out of range, a service linked to itself, an edge link to a service the
@@ -171,7 +190,7 @@ def _system_problems(loaded: LoadedExperiment) -> list[Problem]:
         problems.append(file.problem(path, f"a service cannot be named {EDGE!r}: links from {EDGE!r} "
                                            "are the load generator's"))
     edge = Link.edge(exp.load.target)
-    for i, link in enumerate(map(Link.parse, exp.links)):
+    for i, link in enumerate(map(Link.parse, exp.link_names())):
         if not 1 <= link.port <= 65535:
             problems.append(source.problem(("links", i), f"port {link.port} is out of range (1..65535)"))
         if link.source == link.target:
@@ -192,7 +211,7 @@ def _compose_problems(loaded: LoadedExperiment) -> list[Problem]:
     if project is None:
         return []
     needs_network: dict[str, str] = {}
-    for link in map(Link.parse, [*exp.links, str(Link.edge(exp.load.target))]):
+    for link in map(Link.parse, [*exp.link_names(), str(Link.edge(exp.load.target))]):
         for name in (link.source, link.target):
             needs_network.setdefault(name, f"the link {link}")
     partitioned = {name: f"faults[{i}] (partition)" for i, fault in enumerate(exp.faults)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from chaos.spec.base import NAME, Duration, LinkText, Strict
 from chaos.spec.container_faults import Cpu, CrashLoop, Kill, Memory, Pause, Restart, Stop
+from chaos.spec.http_faults import Http, LinkSpec
 from chaos.spec.link_faults import Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 from chaos.spec.load import Load
 from chaos.spec.service_faults import ClockSkew, Partition
@@ -23,14 +24,14 @@ class Phases(Strict):
 
 
 FAULT_MODELS = (Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew)
+                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Http)
 Fault = Annotated[
     Union[Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew],
+          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Http],
     Field(discriminator="type"),
 ]
 FAULT_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down",
-               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew")
+               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew", "http")
 
 
 class Report(Strict):
@@ -43,7 +44,8 @@ class Experiment(Strict):
     description: str = ""
     secrets: list[str] = Field(default_factory=list, description="names of variables whose values are secret")
     targets: Targets
-    links: list[LinkText] = Field(default_factory=list)
+    links: list[LinkText | LinkSpec] = Field(default_factory=list, description="from -> to:port, or "
+                                             "{link: from -> to:port, protocol: http} for an HTTP link")
     load: Load
     phases: Phases = Field(default_factory=Phases)
     faults: list[Fault] = Field(default_factory=list)
@@ -51,6 +53,14 @@ class Experiment(Strict):
     steady_state: list[Hypothesis] = Field(default_factory=list)
     abort: list[AbortRule] = Field(default_factory=lambda: [AbortRule(**rule) for rule in DEFAULT_ABORT])
     report: Report = Field(default_factory=Report)
+
+    def link_names(self) -> list[str]:
+        """Every link of the `links` section as its canonical text, in order."""
+        return [link if isinstance(link, str) else link.link for link in self.links]
+
+    def http_links(self) -> set[str]:
+        """The links that carry HTTP (``protocol: http``): their proxy is mitmproxy, and they take http faults."""
+        return {link.link for link in self.links if isinstance(link, LinkSpec) and link.protocol == "http"}
 
     @field_validator("name")
     @classmethod

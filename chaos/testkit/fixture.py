@@ -164,8 +164,11 @@ class Chaos:
         if problems:
             raise UsageProblem(f"fault {type!r}: {'; '.join(problems)}")
         _family(model.family)
+        params = model.params()
+        if model.family == "http":  # rules on one link are checked in the order the test made them; a fixed seed
+            params = {**params, "order": len(self.faults), "seed": 0}
         plan = FaultPlan(id=f"f{len(self.faults) + 1}", name=f"{model.type} on {model.target()}", kind=model.type,
-                         family=model.family, target=model.target(), params=model.params(), at=0.0,
+                         family=model.family, target=model.target(), params=params, at=0.0,
                          duration=model.duration, updates=model.updates())
         if plan.link and plan.link not in self.system.links:
             link = Link.parse(plan.target)
@@ -213,6 +216,22 @@ class Chaos:
     def down(self, source: str, target: str, *, port: int | None = None) -> FaultContext:
         """Take the link down: its listener stops, open connections drop, new ones are refused."""
         return self.link_fault("down", source, target, port=port)
+
+    def http(self, source: str, target: str, *, port: int | None = None, status: int | None = None,
+             abort: str | None = None, delay=None, probability=1.0, first: int | None = None,
+             every: int | None = None, method: str | None = None, path: str | None = None,
+             path_regex: str | None = None, headers: dict | None = None, query: dict | None = None,
+             **fields) -> FaultContext:
+        """An http fault on the HTTP link ``source -> target`` (routed with ``protocol: http``): ``chaos.http("api",
+        "inventory", status=503, probability="20%", path="/stock/*")``. ``method``, ``path``, ``path_regex``,
+        ``headers`` and ``query`` say which requests; other keys (``body``, ``delay_at``, ``rewrite``, ...) are
+        the experiment's."""
+        match = {key: value for key, value in (("method", method), ("path", path), ("path_regex", path_regex),
+                                               ("headers", headers), ("query", query)) if value}
+        given = {key: value for key, value in (("status", status), ("abort", abort), ("delay", delay),
+                                               ("first", first), ("every", every)) if value is not None}
+        return self.fault("http", link=self.system.link(source, target, port), match=match,
+                          probability=probability, **given, **fields)
 
     def partition(self, *groups, isolate=None, bridge: str | None = None, one_way: bool = False) -> FaultContext:
         """Cut groups of services from each other (iptables in their namespaces): ``partition(["api"],

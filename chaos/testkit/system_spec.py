@@ -71,7 +71,8 @@ class SystemSpec:
         if self.experiment:
             loaded = spec.load_experiment(self.experiment, variables)
             services, experiment, project = loaded.services, loaded.experiment, loaded.compose_project
-            explicit, edge = list(experiment.links), self.edge or experiment.load.target
+            explicit, edge = experiment.link_names(), self.edge or experiment.load.target
+            http = set(experiment.http_links())
             load = asdict(make_plan(loaded).load)
             name = self.name or experiment.name
         elif self.compose:
@@ -84,13 +85,20 @@ class SystemSpec:
                 load = {"locustfile": self.locustfile, "user_classes": list(self.user_classes)}
         else:
             raise UsageProblem("a SystemSpec needs a compose file or an experiment file")
-        links = explicit + [link for entry in self.links for link in _expand(entry, services, exposed_ports)]
+        # An entry "http: api -> inventory:8081" is an HTTP link (mitmproxy in it, http faults on it).
+        http = (http if self.experiment else set()) | {canonical(e.removeprefix(HTTP_PREFIX)) for e in self.links
+                                                       if e.startswith(HTTP_PREFIX)}
+        entries = [e.removeprefix(HTTP_PREFIX) for e in self.links]
+        links = explicit + [link for entry in entries for link in _expand(entry, services, exposed_ports)]
         edge = edge or _inferred_edge(services, exposed_ports)
         if edge:
             links.append(str(Link.edge(edge)))
         links = list(dict.fromkeys(canonical(link) for link in links))
         _check_links(links, services)
-        return ResolvedSystem(_label_safe(name), services, links, edge, load, project)
+        return ResolvedSystem(_label_safe(name), services, links, edge, load, project, frozenset(http))
+
+
+HTTP_PREFIX = "http: "  # SystemSpec(links=["http: api -> inventory:8081"]): an HTTP link
 
 
 @dataclass
@@ -101,6 +109,7 @@ class ResolvedSystem:
     edge: str | None
     load: dict  # defaults for chaos.load(): locustfile, user_classes, users, ...
     project: object = None  # chaos.compose.Project: its volumes, networks, secrets and configs
+    http_links: frozenset = frozenset()  # links that carry HTTP: mitmproxy in them, http faults on them
 
 
 def _scope(scope: str | None) -> str | None:

@@ -15,7 +15,7 @@ HEAD = shop_head("words", """\
     redis: {image: chaos-shop-redis:1, labels: {tier: data}}
     inventory: {image: chaos-shop-inventory:1}
     api: {image: chaos-shop-api:v1, clock: skewable}
-""")
+""").replace("  - api -> redis:6379\n", "  - api -> redis:6379\n  - {link: api -> inventory:8081, protocol: http}\n")
 
 # (the fault as a person writes it, the settings the reports show): every kind of every family
 WRITTEN = [
@@ -56,6 +56,12 @@ WRITTEN = [
     ("{type: clock_skew, service: api, offset: -5m, duration: 20s}", "skew -5 min"),
     ("{type: clock_skew, service: api, drift: 1.05, duration: 20s}", "drift ×1.05 (5% fast)"),
     ("{type: clock_skew, service: api, strobe: {delta: 30s, period: 2s}, duration: 20s}", "swing ±30 s every 2 s"),
+    ("{type: http, link: api -> inventory:8081, match: {method: GET, path: /stock/*}, status: 503, "
+     "headers: {Retry-After: '1'}, probability: 20%}", "status 503 (Retry-After), on GET /stock/*, 20% of requests"),
+    ("{type: http, link: api -> inventory:8081, match: {path: /reservations}, abort: reset, first: 5}",
+     "reset unanswered, on /reservations, first 5"),
+    ("{type: http, link: api -> inventory:8081, delay: 100ms, ramp: {delay: 900ms, probability: 50%, over: 10s}}",
+     "delay 100 ms, falling to 50% over 10 s, rising to 900 ms over 10 s"),
 ]
 
 

@@ -37,7 +37,7 @@ def test_a_links_proxy_is_named_from_its_parts():
 
 def test_a_link_plan_is_named_canonically_and_keeps_its_plan_json_fields_in_order():
     plan = LinkPlan.parse("api->redis:6379")
-    assert list(vars(plan)) == ["name", "source", "target", "port"]
+    assert list(vars(plan)) == ["name", "source", "target", "port", "protocol"]
     assert (plan.name, plan.source, plan.target, plan.port) == ("api -> redis:6379", "api", "redis", 6379)
     assert plan.link == Link("api", "redis", 6379)
     assert plan.proxy_name == "api-to-redis-6379"
