@@ -215,6 +215,21 @@ def _clock_skew(params, updates):
     return [f"swing ±{_s(params['delta_s'])} every {_s(params['period_s'])}"]
 
 
+def _dns(params, updates):
+    """``inventory: NXDOMAIN``, ``inventory: answered 127.0.0.1``, ``*.example.com: 2 s late``; the share when not all."""
+    action = params["action"]
+    if action == "address":
+        what = f"answered {params.get('address') or 'the address of ' + str(params.get('address_of'))}"
+    elif action == "delay":
+        what = f"{_s(params['delay_s'])} late"
+    elif action == "timeout":
+        what = "no answer"
+    else:
+        what = action.upper()
+    share = params.get("probability", 1.0)
+    return [f"lookups of {params['name']}: {what}", f"on {share * 100:g}% of queries" if share < 1 else ""]
+
+
 _SETTINGS = {
     "latency": _latency,
     "bandwidth": _bandwidth,
@@ -233,6 +248,7 @@ _SETTINGS = {
     "memory": lambda params, updates: [f"memory {_size(params['memory_bytes'])}"],
     "partition": _partition,
     "clock_skew": _clock_skew,
+    "dns": _dns,
 }
 
 
@@ -336,6 +352,14 @@ class Plan:
     volumes: dict[str, dict] = field(default_factory=dict)
     networks: dict[str, dict] = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)  # "secrets:NAME" / "configs:NAME" -> {file|environment|content}
+    dns: list[str] = field(default_factory=list)  # services started resolving through the run's DNS (fixtures)
+
+    @property
+    def dns_services(self) -> list[str]:
+        """Services whose lookups go through a DNS server of the run: those a dns fault names, and those a
+        system plan (the pytest fixtures') was given."""
+        named = [fault.target for fault in self.faults if fault.family == "dns"] + list(self.dns)
+        return list(dict.fromkeys(named))
 
     @property
     def edge(self) -> LinkPlan:

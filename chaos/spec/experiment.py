@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from chaos.spec.base import NAME, Duration, LinkText, Strict
 from chaos.spec.container_faults import Cpu, CrashLoop, Kill, Memory, Pause, Restart, Stop
+from chaos.spec.dns_faults import Dns
 from chaos.spec.link_faults import Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 from chaos.spec.load import Load
 from chaos.spec.service_faults import ClockSkew, Partition
@@ -23,14 +24,14 @@ class Phases(Strict):
 
 
 FAULT_MODELS = (Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew)
+                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Dns)
 Fault = Annotated[
     Union[Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew],
+          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Dns],
     Field(discriminator="type"),
 ]
 FAULT_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down",
-               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew")
+               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew", "dns")
 
 
 class Report(Strict):
