@@ -473,7 +473,7 @@ def _fault_plans(index: int, fault: spec.FaultSpec) -> list[FaultPlan]:
     """One FaultPlan per occurrence: a repeated fault ``f2`` becomes ``f2.1``, ``f2.2``, ... each ledgered and
     reverted on its own."""
     starts = fault.occurrences()
-    name = fault.name or f"{fault.type} on {fault.target()}"
+    name = fault.display_name() or f"{fault.type} on {fault.target()}"
     return [FaultPlan(
         id=f"f{index + 1}" if len(starts) == 1 else f"f{index + 1}.{k + 1}",
         name=name if len(starts) == 1 else f"{name} ({k + 1}/{len(starts)})",

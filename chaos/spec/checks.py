@@ -72,10 +72,12 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     problems += _targeted_fault_problems(exp.faults, services, source)
     problems += service_fault_problems(loaded)
     problems += dns_fault_problems(loaded)
-    names = [f.name for f in exp.faults if f.name]
+    names = [f.display_name() for f in exp.faults if f.display_name()]
     for i, fault in enumerate(exp.faults):
-        if fault.name and names.count(fault.name) > 1:
-            problems.append(source.problem(("faults", i, "name"), f"fault name {fault.name!r} is used twice"))
+        given = fault.display_name()
+        if given and names.count(given) > 1:
+            field = "title" if fault.family == "dns" else "name"
+            problems.append(source.problem(("faults", i, field), f"fault name {given!r} is used twice"))
     probe_names = [probe.name for probe in exp.probes]
     for i, probe in enumerate(exp.probes):
         if probe_names.count(probe.name) > 1:

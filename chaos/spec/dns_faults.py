@@ -26,6 +26,7 @@ class Dns(FaultSpec):
     type: Literal["dns"]
     service: str = Field(description="whose lookups: a service the harness starts")
     name: str = Field(description="the name looked up: exact (inventory) or a glob (*.example.com)")
+    title: str | None = Field(None, description="the fault's own name in reports (`name` is the name looked up)")
     answer: str | None = Field(None, description="nxdomain, servfail, refused, timeout (no answer), an IP address, "
                                                  "or a service of the experiment (its address)")
     delay: Duration | None = Field(None, description="answer this late, then as without the fault")
@@ -33,6 +34,9 @@ class Dns(FaultSpec):
 
     def target(self) -> str:
         return self.service
+
+    def display_name(self) -> str | None:
+        return self.title
 
     def answer_kind(self) -> str | None:
         """nxdomain/servfail/refused/timeout, 'address' (an IP), 'service' (a name), or None (a delay)."""
