@@ -96,7 +96,7 @@ class FaultRecovery:
             elif kind == "fault_reverted":
                 entry["reverted"] = float(event["mono"])
                 entry["revert_reason"] = event.get("reason")
-                entry["queries"] = event.get("queries") or entry["queries"]  # a dns fault's counts
+                entry["queries"] = event.get("queries") or entry.get("queries")  # a dns fault's counts
         band = self.baseline_band()
         injections = sorted(e["injected"] for e in ledger.values() if e["injected"] is not None)
         return [self._fault_summary(entry, band, injections) for entry in ledger.values()]
@@ -105,10 +105,10 @@ class FaultRecovery:
         injected, reverted = entry["injected"], entry["reverted"]
         out = {
             "id": entry["id"], "kind": entry["kind"], "target": entry["target"],
-            "params": entry["params"], "settings": _settings(entry) + _queries(entry["queries"]),
+            "params": entry["params"], "settings": _settings(entry) + _queries(entry.get("queries")),
             "injected_s": self.rel(injected),
             "reverted_s": self.rel(reverted), "reverting_s": self.rel(entry["reverting"]),
-            "revert_reason": entry["revert_reason"], "queries": entry["queries"],
+            "revert_reason": entry["revert_reason"], "queries": entry.get("queries"),
             "injected": injected is not None,
             "reverted": reverted is not None or injected is None,
             "time_to_degrade_s": None, "recovery_time_s": None, "note": "",

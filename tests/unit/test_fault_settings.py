@@ -56,6 +56,9 @@ WRITTEN = [
     ("{type: clock_skew, service: api, offset: -5m, duration: 20s}", "skew -5 min"),
     ("{type: clock_skew, service: api, drift: 1.05, duration: 20s}", "drift ×1.05 (5% fast)"),
     ("{type: clock_skew, service: api, strobe: {delta: 30s, period: 2s}, duration: 20s}", "swing ±30 s every 2 s"),
+    ("{type: dns, service: api, name: inventory, answer: nxdomain, duration: 20s}", "lookups of inventory: NXDOMAIN"),
+    ("{type: dns, service: api, name: inventory, delay: 2s, probability: 30%, duration: 20s}",
+     "lookups of inventory: 2 s late, on 30% of queries"),
 ]
 
 
