@@ -433,7 +433,7 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
 
 
 def make_system_plan(name: str, services: dict[str, spec.Service], links: list[str], run_id: str | None = None,
-                     source_file: str = "", project=None) -> Plan:
+                     source_file: str = "", project=None, dns=()) -> Plan:
     """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
     pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
     the edge link (``load -> service:port``) among them if load is to be driven."""
@@ -441,7 +441,7 @@ def make_system_plan(name: str, services: dict[str, spec.Service], links: list[s
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
                 links=[LinkPlan.parse(link) for link in links], load=None, phases={}, timeline=[], faults=[],
                 steady_state=[], abort=[], report=ReportPlan("reports", list(ALL_FORMATS)),
-                **project_resources(project))
+                dns=list(dns), **project_resources(project))
 
 
 def scenario_request(request: spec.ScenarioRequest) -> dict:
