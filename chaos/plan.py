@@ -220,6 +220,21 @@ def _clock_skew(params, updates):
     return [f"swing ±{_s(params['delta_s'])} every {_s(params['period_s'])}"]
 
 
+def _dns(params, updates):
+    """``inventory: NXDOMAIN``, ``inventory: answered 127.0.0.1``, ``*.example.com: 2 s late``; the share when not all."""
+    action = params["action"]
+    if action == "address":
+        what = f"answered {params.get('address') or 'the address of ' + str(params.get('address_of'))}"
+    elif action == "delay":
+        what = f"{_s(params['delay_s'])} late"
+    elif action == "timeout":
+        what = "no answer"
+    else:
+        what = action.upper()
+    share = params.get("probability", 1.0)
+    return [f"lookups of {params['name']}: {what}", f"on {share * 100:g}% of queries" if share < 1 else ""]
+
+
 _SETTINGS = {
     "latency": _latency,
     "bandwidth": _bandwidth,
@@ -239,6 +254,7 @@ _SETTINGS = {
     "partition": _partition,
     "clock_skew": _clock_skew,
     "http": lambda params, updates: http_settings(params, updates),
+    "dns": _dns,
 }
 
 
@@ -374,6 +390,14 @@ class Plan:
     volumes: dict[str, dict] = field(default_factory=dict)
     networks: dict[str, dict] = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)  # "secrets:NAME" / "configs:NAME" -> {file|environment|content}
+    dns: list[str] = field(default_factory=list)  # services started resolving through the run's DNS (fixtures)
+
+    @property
+    def dns_services(self) -> list[str]:
+        """Services whose lookups go through a DNS server of the run: those a dns fault names, and those a
+        system plan (the pytest fixtures') was given."""
+        named = [fault.target for fault in self.faults if fault.family == "dns"] + list(self.dns)
+        return list(dict.fromkeys(named))
 
     @property
     def edge(self) -> LinkPlan:
@@ -448,15 +472,16 @@ def make_plan(loaded: LoadedExperiment, run_id: str | None = None, seed: int | N
 
 
 def make_system_plan(name: str, services: dict[str, spec.Service], links: list[str], run_id: str | None = None,
-                     source_file: str = "", project=None, http_links=frozenset()) -> Plan:
+                     source_file: str = "", project=None, http_links=frozenset(), dns=()) -> Plan:
     """A Plan of targets and links only (no load, timeline, faults or hypotheses): the system that the
     pytest fixtures start once and inject faults into test by test. ``links`` are ``from -> to:port``,
     the edge link (``load -> service:port``) among them if load is to be driven."""
     return Plan(experiment=name, description="", run_id=run_id or new_run_id(), seed=0, source_file=source_file,
                 targets=[_target_plan(service_name, service) for service_name, service in services.items()],
-                links=[LinkPlan.parse(link, "http" if link in http_links else "tcp") for link in links], load=None, phases={}, timeline=[], faults=[],
+                links=[LinkPlan.parse(link, "http" if link in http_links else "tcp") for link in links], load=None,
+                phases={}, timeline=[], faults=[],
                 steady_state=[], abort=[], report=ReportPlan("reports", list(ALL_FORMATS)),
-                **project_resources(project))
+                dns=list(dns), **project_resources(project))
 
 
 def scenario_request(request: spec.ScenarioRequest) -> dict:
@@ -490,7 +515,7 @@ def _fault_plans(index: int, fault: spec.FaultSpec, seed: int = 0) -> list[Fault
     reverted on its own. An http fault's rule also carries its place among the faults (rules on one link are
     checked in the experiment's order) and the plan's seed (its probability picks the same requests each run)."""
     starts = fault.occurrences()
-    name = fault.name or f"{fault.type} on {fault.target()}"
+    name = fault.display_name() or f"{fault.type} on {fault.target()}"
     params = {**fault.params(), "order": index, "seed": seed} if fault.family == "http" else fault.params()
     return [FaultPlan(
         id=f"f{index + 1}" if len(starts) == 1 else f"f{index + 1}.{k + 1}",

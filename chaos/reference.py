@@ -115,6 +115,7 @@ EXAMPLES = {
     "clock_skew": "- type: clock_skew\n  service: api\n  offset: +30s\n  duration: 20s\n",
     "faults:http": "- type: http\n  link: api -> inventory:8081\n  match: {method: GET, path: /stock/*}\n"
                    "  status: 503\n  headers: {Retry-After: '1'}\n  probability: 20%\n  duration: 20s\n",
+    "dns": "- type: dns\n  service: api\n  name: inventory\n  answer: nxdomain\n  duration: 10s\n",
     "http": "- name: health\n  type: http\n  service: api\n  port: 8080\n  path: /health\n  every: 1s\n",
     "tcp": "- name: redis port\n  type: tcp\n  service: redis\n  port: 6379\n",
     "command": "- name: redis ping\n  type: command\n  service: redis\n  command: [redis-cli, ping]\n"
@@ -336,7 +337,9 @@ def _variants(field: str, explicit: set[str], covered: set) -> str:
         description = schema.model_description(model)
         if description:
             out.append(f"{description}\n\n")
-        inherited = tuple(n for base in shared if issubclass(model, base) for n in base.model_fields)
+        # A key a family redefines (a dns fault's `name` is the name looked up) is its own.
+        inherited = tuple(n for base in shared if issubclass(model, base) for n in base.model_fields
+                          if n not in model.__dict__.get("__annotations__", {}))
         inherited += ("type",)
         if any(n not in inherited for n in model.model_fields):
             out.append(_fields_block(model, explicit, covered, skip=inherited) + "\n")

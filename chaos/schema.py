@@ -115,6 +115,9 @@ MODEL_DESCRIPTIONS = {
     "CommandProbe": "A command run inside a service's container; success is the expected exit code (and output).",
     "PythonProbe": "A Python function called by the harness.",
     "ContainerProbe": "The state of a service's container: running, or healthy.",
+    "Http": "Per request on an HTTP link (mitmproxy): a made-up status, an abort, a delay, or a rewritten or "
+            "corrupted answer, on the requests it matches, with a probability, the first N or every Nth.",
+    "Rewrite": "Text replaced in the upstream's answer body.",
 }
 
 # "Class.field": words for fields that carry no description of their own. The class is the one
@@ -222,6 +225,19 @@ DESCRIPTIONS = {
     "AbortRule.for_": "the trailing window the metric is computed over (at least 5 requests in it)",
     "Report.dir": "where run directories are written (relative to this file)",
     "Report.formats": "which reports to render",
+    "Http.link": "the HTTP link (from -> to:port, listed with protocol: http) whose requests it acts on",
+    "Http.match": "which requests: method, path glob or regex, headers, query (all given must match)",
+    "Http.delay": "hold each matching request this long (before forwarding, or before answering: delay_at)",
+    "Http.probability": "the share of matching requests it acts on, drawn per request from the plan's seed",
+    "Http.ramp": "moves the probability and/or the delay from their start values to these over a time",
+    "HttpRamp.delay": "the delay at the end of the ramp",
+    "HttpRamp.probability": "the probability at the end of the ramp",
+    "HttpRamp.over": "how long the ramp takes",
+    "HttpRamp.step": "how often the values change during the ramp",
+    "LinkSpec.link": "from -> to:port: the from service's path to to:port goes through the link's proxy",
+    "LinkSpec.protocol": "tcp (Toxiproxy, the default) or http (mitmproxy: http faults per request)",
+    "Rewrite.find": "the text to find in the answer body",
+    "Rewrite.replace": "what replaces it",
 }
 
 

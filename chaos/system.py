@@ -25,6 +25,7 @@ import docker.errors
 from chaos import httpproxy, images
 from chaos.errors import EnvironmentProblem
 from chaos.faults.clock import ROLE_CLOCK, ClockVolume
+from chaos.faults.dns import DnsServer
 from chaos.httpproxy.client import HttpProxyClient, HttpProxyError
 from chaos.labels import LEASE, ROLE, RUN, run_labels
 from chaos.plan import LinkPlan, Plan, TargetPlan, one_shot_targets, start_order
@@ -74,6 +75,7 @@ class System:
     replicas: dict[str, list[str]] = field(default_factory=dict)  # service -> every container id, in order
     attached: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (its network, its address)
     clock_volume: ClockVolume | None = None  # when a target is `clock: skewable`
+    dns_servers: dict[str, DnsServer] = field(default_factory=dict)  # service -> the DNS server it resolves through
     networks: dict[str, str] = field(default_factory=dict)  # compose network key -> engine network name
     volumes: dict[str, str] = field(default_factory=dict)  # compose volume key -> engine volume name
     images: dict[str, str] = field(default_factory=dict)  # service -> image built for it by the harness
@@ -108,6 +110,8 @@ class System:
         if any(t.clock == "skewable" for t in self.plan.targets) or \
                 any(f.family in ("partition", "clock") for f in self.plan.faults):
             wanted.add(images.HELPER_IMAGE)  # iptables and libfaketime come from it
+        if self.plan.dns_services:
+            wanted.add(images.BASE_IMAGE)  # the DNS servers run from it (dnslib is copied in)
         return sorted(image for image in wanted if not self._has_image(image))
 
     def image_of(self, target: TargetPlan) -> str:
@@ -164,6 +168,7 @@ class System:
                 self._adopt(target)
         for link in self.plan.links:
             self.proxies[link.name] = self._start_proxy(link)
+        self._start_dns_servers()
         for target in start_order(self.plan.targets):
             if not target.attached:
                 self._wait_dependencies(target, health_timeout)
@@ -237,6 +242,23 @@ class System:
             self.clock_volume = ClockVolume.create(self.client, self.container_name("clock"),
                                                    run_labels(self.plan, ROLE_CLOCK), skewable)
             self.on_event("clock_volume_created", volume=self.clock_volume.volume, services=skewable)
+
+    def _start_dns_servers(self) -> None:
+        """A DNS server per service whose lookups dns faults change, before the service is created (its
+        resolv.conf names the server); the service's links become the server's records (see faults/dns.py)."""
+        by_name = {t.name: t for t in self.plan.targets}
+        for service in self.plan.dns_services:
+            target = by_name[service]
+            if target.network_mode or target.attached:
+                raise EnvironmentProblem(f"service {service}: dns faults need a service the harness starts on its "
+                                         "own networks (not network_mode, not attached)")
+            records = {proxy.link.target: proxy.address for proxy in self.proxies.values()
+                       if proxy.link.source == service}
+            networks = [self.networks[key] for key in target.networks]
+            self.dns_servers[service] = DnsServer.start(self.client, self.plan, service, networks, records)
+            self.on_event("dns_server_created", service=service, container_id=self.dns_servers[service].container_id,
+                          address=self.dns_servers[service].address, control=self.dns_servers[service].control.url,
+                          link_names=sorted(records))
 
     def _proxy_networks(self, link: LinkPlan) -> list[str]:
         """The networks a link's proxy joins: the source's first (it reaches the proxy there), then the
@@ -362,6 +384,13 @@ class System:
                                          f"started with {', '.join(skewable)} skewable")
             for service in skewable:
                 self.clock_volume.write(service, 0.0)  # no skew of an earlier session survives
+        for service in self.plan.dns_services:
+            server = DnsServer.find(self.client, self.plan.run_id, service)
+            if server is None:
+                raise EnvironmentProblem(f"the running system {self.plan.run_id} has no dns server for {service}: "
+                                         "it was not started with dns faults on it")
+            server.control.clear()  # no dns fault of an earlier session survives
+            self.dns_servers[service] = server
         self.on_event("system_attached", run_id=self.plan.run_id)
 
     def _adopt(self, target: TargetPlan) -> None:
@@ -406,6 +435,7 @@ class System:
     def _create_container(self, target: TargetPlan, index: int) -> str:
         """One container of ``target`` (replica ``index``), created and wired, not started."""
         clock = self.clock_volume.target_options(target.name) if target.clock == "skewable" else {}
+        dns_server = self.dns_servers.get(target.name)
         name = self.container_name(target.name if index == 1 else f"{target.name}.{index}")
         options = self._engine_options(target)
         network = self._network_settings(target)
@@ -413,7 +443,8 @@ class System:
             container = _create_container(
                 self.client, self.image_of(target), command=target.command, entrypoint=target.entrypoint,
                 working_dir=target.working_dir, user=target.user, name=name,
-                mounts=self._mounts(target) + list(clock.get("mounts") or []) or None,
+                mounts=self._mounts(target) + list(clock.get("mounts") or [])
+                + (dns_server.target_mounts() if dns_server else []) or None,
                 environment={**target.environment, **clock.get("environment", {})},
                 labels={**target.labels, **run_labels(self.plan, "target"), "chaos.service": target.name,
                         **({"chaos.replica": str(index)} if target.replicas > 1 else {})},
@@ -437,9 +468,10 @@ class System:
         options.setdefault("hostname", target.name if not target.network_mode else None)
         if "ulimits" in options:
             options["ulimits"] = [docker.types.Ulimit(**u) for u in options["ulimits"]]
+        # A link's name must reach its proxy: through /etc/hosts, or the service's DNS server when it has one.
         links = {link.target: proxy.address for proxy in self.proxies.values()
-                 if (link := proxy.link).source == target.name}
-        hosts = {**options.pop("extra_hosts", {}), **links}  # a link's name must reach its proxy
+                 if (link := proxy.link).source == target.name and target.name not in self.dns_servers}
+        hosts = {**options.pop("extra_hosts", {}), **links}
         if hosts:
             options["extra_hosts"] = hosts
         return {k: v for k, v in options.items() if v is not None}

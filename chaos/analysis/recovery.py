@@ -83,7 +83,7 @@ class FaultRecovery:
                 continue
             entry = ledger.setdefault(fid, {"id": fid, "kind": None, "target": None, "params": {}, "updates": [],
                                             "injected": None, "reverted": None, "reverting": None,
-                                            "revert_reason": None})
+                                            "revert_reason": None, "queries": None})
             kind = event["event"]
             if kind == "fault_ledgered":
                 for key in ("kind", "target"):
@@ -98,6 +98,7 @@ class FaultRecovery:
                 entry["revert_reason"] = event.get("reason")
                 if "hits" in event:  # an http fault: the requests its rule touched, per route
                     entry["hits"] = {"count": event["hits"], "by_route": event.get("hits_by_route") or {}}
+                entry["queries"] = event.get("queries") or entry.get("queries")  # a dns fault's counts
         band = self.baseline_band()
         injections = sorted(e["injected"] for e in ledger.values() if e["injected"] is not None)
         return [self._fault_summary(entry, band, injections) for entry in ledger.values()]
@@ -106,9 +107,10 @@ class FaultRecovery:
         injected, reverted = entry["injected"], entry["reverted"]
         out = {
             "id": entry["id"], "kind": entry["kind"], "target": entry["target"],
-            "params": entry["params"], "settings": _settings(entry), "injected_s": self.rel(injected),
+            "params": entry["params"], "settings": _settings(entry) + _queries(entry.get("queries")),
+            "injected_s": self.rel(injected),
             "reverted_s": self.rel(reverted), "reverting_s": self.rel(entry["reverting"]),
-            "revert_reason": entry["revert_reason"],
+            "revert_reason": entry["revert_reason"], "queries": entry.get("queries"),
             "injected": injected is not None,
             "reverted": reverted is not None or injected is None,
             "time_to_degrade_s": None, "recovery_time_s": None, "note": "",
@@ -171,6 +173,13 @@ def _outside(empty, slow, typical_slow, failing, p50, p99, err, band: dict) -> s
         return (f"error rate {format_value('error_rate', err)} over the band's "
                 f"{format_value('error_rate', band['error_rate'])}")
     return ""
+
+
+def _queries(queries: dict | None) -> str:
+    """What a dns fault did, counted by its server: ``; 212 of 212 matching queries faulted``."""
+    if not queries:
+        return ""
+    return f"; {queries.get('faulted', 0)} of {queries.get('matched', 0)} matching queries faulted"
 
 
 def _settings(entry: dict) -> str:

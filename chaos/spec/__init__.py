@@ -12,8 +12,9 @@ the language each:
 - ``targets``: the services the harness starts or attaches to;
 - ``load``: what Locust drives through the edge link;
 - ``faults``: ``FaultSpec``, what every fault has (schedule, timeline updates, its own checks);
-- ``link_faults``, ``container_faults``, ``service_faults``, ``http_faults``: the fault families (Toxiproxy
-  toxics and ``down``; container and resource faults; partitions and clock skew; HTTP links and http faults);
+- ``link_faults``, ``container_faults``, ``service_faults``, ``http_faults``, ``dns_faults``: the fault families
+  (Toxiproxy toxics and ``down``; container and resource faults; partitions and clock skew; HTTP links and http
+  faults; a service's lookups);
 - ``steady_state``: probes, hypotheses and abort rules;
 - ``experiment``: the ``Experiment`` model and the union of fault types;
 - ``checks``: the checks across sections once the services are known;
@@ -41,6 +42,7 @@ from chaos.spec.service_faults import (
     DRIFT_MAX_UPDATES, DRIFT_STEP, STROBE_MIN_PERIOD, ClockRate, ClockSkew, Groups, Partition, SignedDuration,
     Strobe, service_fault_problems,
 )
+from chaos.spec.dns_faults import Dns, dns_fault_problems
 from chaos.spec.steady_state import (
     DEFAULT_ABORT, AbortRule, CommandProbe, ContainerProbe, HttpProbe, Hypothesis, Probe, ProbeSpec, PythonProbe,
     TcpProbe,
@@ -57,7 +59,7 @@ from chaos.spec.loading import (
 __all__ = [
     "AbortRule", "Attach", "Bandwidth", "Build", "Bytes", "CRASH_LOOP_MIN_EVERY", "ClockRate", "ClockSkew",
     "CommandProbe", "ContainerFault", "ContainerProbe", "Cpu", "CrashLoop", "DEFAULT_ABORT", "DRIFT_MAX_UPDATES",
-    "DRIFT_STEP", "DependsOn", "Down", "Duration", "Experiment", "FAULT_MODELS", "FAULT_TYPES", "FREEZING_SIGNALS",
+    "DRIFT_STEP", "DependsOn", "Dns", "Down", "Duration", "Experiment", "FAULT_MODELS", "FAULT_TYPES", "FREEZING_SIGNALS",
     "Fault", "FaultSpec", "Fraction", "Groups", "HARNESS_ROLES", "HARNESS_ROLE_PREFIXES", "HEADER_NAME", "Headers",
     "HTTP_DEFAULT_DURATION", "Healthcheck", "Http", "HttpMatch", "HttpProbe", "HttpRamp", "LinkSpec", "PROTOCOLS",
     "Rewrite", "Hypothesis", "Kill", "LABEL", "Latency", "LatencyRamp", "LimitData", "LinkFault",
@@ -66,7 +68,7 @@ __all__ = [
     "RateKBps", "RateRamp", "Report", "ResetPeer", "ResourceFault", "Restart", "STROBE_MIN_PERIOD",
     "ScenarioRequest", "Service", "Signal", "SignedDuration", "Slicer", "SlowClose", "SpecError", "Stop", "Stream",
     "Strict", "Strobe", "TargetedFault", "Targets", "TcpProbe", "Timeout", "candidate_services", "compose_files",
-    "compose_services", "compose_warnings", "cross_check", "describe_field", "link_text", "load_compose",
+    "compose_services", "compose_warnings", "cross_check", "describe_field", "dns_fault_problems", "link_text", "load_compose",
     "load_experiment", "parse_signal", "ramp_problems", "ramp_update_count", "ramp_updates",
     "service_fault_problems", "service_labels", "validate",
 ]

@@ -10,6 +10,7 @@ from chaos import metrics, service_config
 from chaos.errors import Problem, did_you_mean
 from chaos.links import EDGE, Link
 from chaos.spec.container_faults import TargetedFault
+from chaos.spec.dns_faults import dns_fault_problems
 from chaos.spec.experiment import Experiment
 from chaos.spec.faults import FaultSpec
 from chaos.spec.service_faults import Partition, service_fault_problems
@@ -69,10 +70,13 @@ def cross_check(loaded: LoadedExperiment) -> list[Problem]:
     problems += _timeline_size_problems(exp.faults, source)
     problems += _targeted_fault_problems(exp.faults, services, source)
     problems += service_fault_problems(loaded)
-    names = [f.name for f in exp.faults if f.name]
+    problems += dns_fault_problems(loaded)
+    names = [f.display_name() for f in exp.faults if f.display_name()]
     for i, fault in enumerate(exp.faults):
-        if fault.name and names.count(fault.name) > 1:
-            problems.append(source.problem(("faults", i, "name"), f"fault name {fault.name!r} is used twice"))
+        given = fault.display_name()
+        if given and names.count(given) > 1:
+            field = "title" if fault.family == "dns" else "name"
+            problems.append(source.problem(("faults", i, field), f"fault name {given!r} is used twice"))
     probe_names = [probe.name for probe in exp.probes]
     for i, probe in enumerate(exp.probes):
         if probe_names.count(probe.name) > 1:
@@ -128,9 +132,10 @@ def _service_location(loaded: LoadedExperiment, service_name: str, *field: str) 
 
 # The harness names its own containers and volumes chaos-<run id>-<role> (chaos.system.System.container_name),
 # as it names a target's: a service called like a role would be given the harness's container, or take it.
-# Roles: the clock keeper and volume, each link's Toxiproxy, and probe helpers ("load" is refused as the edge).
+# Roles: the clock keeper and volume, each link's Toxiproxy, probe helpers, a service's DNS server ("load" is
+# refused as the edge).
 HARNESS_ROLES = ("clock", "probe")
-HARNESS_ROLE_PREFIXES = ("link-", "probe-")
+HARNESS_ROLE_PREFIXES = ("link-", "probe-", "dns-")
 
 
 def _reserved_name_problems(loaded: LoadedExperiment) -> list[Problem]:

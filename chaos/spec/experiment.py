@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from chaos.spec.base import NAME, Duration, LinkText, Strict
 from chaos.spec.container_faults import Cpu, CrashLoop, Kill, Memory, Pause, Restart, Stop
+from chaos.spec.dns_faults import Dns
 from chaos.spec.http_faults import Http, LinkSpec
 from chaos.spec.link_faults import Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 from chaos.spec.load import Load
@@ -24,14 +25,15 @@ class Phases(Strict):
 
 
 FAULT_MODELS = (Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Http)
+                Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Http, Dns)
 Fault = Annotated[
     Union[Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Down,
-          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Http],
+          Kill, Stop, Restart, Pause, CrashLoop, Cpu, Memory, Partition, ClockSkew, Http, Dns],
     Field(discriminator="type"),
 ]
 FAULT_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down",
-               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew", "http")
+               "kill", "stop", "restart", "pause", "crash_loop", "cpu", "memory", "partition", "clock_skew", "http",
+               "dns")
 
 
 class Report(Strict):

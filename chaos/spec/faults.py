@@ -24,6 +24,10 @@ class FaultSpec(Strict):
     def target(self) -> str:
         raise NotImplementedError
 
+    def display_name(self) -> str | None:
+        """The name the user gave the fault, if any (a dns fault's ``name`` is the name looked up)."""
+        return self.name
+
     def params(self) -> dict:
         raise NotImplementedError
 

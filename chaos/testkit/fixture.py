@@ -183,8 +183,10 @@ class Chaos:
     def _unknown_services(self, model) -> list[str]:
         services = set(self.system.services)
         named = [model.service, *(model.services or [])] if isinstance(model, spec.TargetedFault) else []
-        if isinstance(model, spec.ClockSkew):
+        if isinstance(model, (spec.ClockSkew, spec.Dns)):
             named.append(model.service)
+        if isinstance(model, spec.Dns) and model.answer_kind() == "service":
+            named.append(model.answer)
         if isinstance(model, spec.Partition):
             named += [name for _, name in model.services()]
         problems = [f"{name!r} is not a service of system {self.system.name} (services: {', '.join(sorted(services))})"
@@ -194,6 +196,10 @@ class Chaos:
             if target.clock != "skewable":
                 problems.append(f"service {model.service!r} is not declared skewable: add `clock: skewable` to it in "
                                 f"the compose file (the system must start it with libfaketime preloaded)")
+        if isinstance(model, spec.Dns) and model.service in services and \
+                model.service not in self.system.plan.dns_services:
+            problems.append(f"service {model.service!r} does not resolve through a DNS server of the run: start the "
+                            f"system with SystemSpec.from_compose(..., dns=[{model.service!r}])")
         return problems
 
     def link_fault(self, type: str, source: str, target: str, *, port: int | None = None, **fields) -> FaultContext:
@@ -266,6 +272,14 @@ class Chaos:
         fields = {key: value for key, value in (("offset", offset), ("drift", drift), ("strobe", strobe),
                                                 ("duration", duration)) if value is not None}
         return self.fault("clock_skew", service=service, **fields)
+
+    def dns(self, service: str, name: str, answer: str | None = None, *, delay=None, probability=1.0) -> FaultContext:
+        """``service``'s lookups of ``name`` (exact or a glob) get ``answer`` (nxdomain, servfail, refused,
+        timeout, an address or a service's address) or come ``delay`` late, on ``probability`` of them:
+        ``with chaos.dns("api", "inventory", "nxdomain"):``. The system must have been started with the
+        service in ``dns=[...]``."""
+        fields = {key: value for key, value in (("answer", answer), ("delay", delay)) if value is not None}
+        return self.fault("dns", service=service, name=name, probability=probability, **fields)
 
     def _inject(self, fault: FaultContext) -> None:
         with self._lock:

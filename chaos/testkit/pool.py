@@ -164,8 +164,8 @@ class SystemPool:
             events.append({"event": event, **fields})
 
         if self.reuse:
-            plan = make_system_plan(name, resolved.services, resolved.links, http_links=resolved.http_links, run_id=self.reuse,
-                                    project=resolved.project)
+            plan = make_system_plan(name, resolved.services, resolved.links, http_links=resolved.http_links,
+                                    run_id=self.reuse, project=resolved.project, dns=resolved.dns)
             system = System(plan, self.client, on_event=record)
             ledger.register(plan.run_id, None, what="pytest system (reused)")  # in use: `chaos clean` leaves it
             system.attach()
@@ -177,7 +177,8 @@ class SystemPool:
             raise EnvironmentProblem(f"image(s) not found: {', '.join(missing)} (run `make setup`, or build them)")
         if DEPENDENCIES in system_spec.links:  # the images exist now: the ports they expose count
             resolved = system_spec.resolve(image_exposed_ports(self.client))
-        plan = make_system_plan(name, resolved.services, resolved.links, http_links=resolved.http_links, project=resolved.project)
+        plan = make_system_plan(name, resolved.services, resolved.links, http_links=resolved.http_links,
+                                project=resolved.project, dns=resolved.dns)
         system = System(plan, self.client, on_event=record)
         self._install_sigterm()
         ledger.register(plan.run_id, None, what="pytest system")  # before it starts: `chaos clean` leaves it alone

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from chaos import compose, spec
@@ -36,32 +36,35 @@ class SystemSpec:
     user_classes: tuple[str, ...] = ()
     name: str | None = None
     scope: str | None = None
+    dns: tuple[str, ...] = ()  # services started resolving through a DNS server of the run (chaos.dns faults)
 
     @classmethod
     def from_compose(cls, compose: str | Path, *, links=(DEPENDENCIES,), edge: str | None = None,
                      variables: dict[str, str] | None = None, locustfile: str | Path | None = None,
                      user_classes=(), name: str | None = None, scope: str | None = None,
-                     base: str | Path | None = None) -> "SystemSpec":
+                     base: str | Path | None = None, dns=()) -> "SystemSpec":
         """Targets from a compose file. ``links``: ``"from -> to:port"`` strings and/or ``"dependencies"``
         (every depends_on edge); ``edge``: the ``service:port`` that load drives (default: the one
-        service nobody depends on, when it has a single port)."""
+        service nobody depends on, when it has a single port); ``dns``: services whose lookups
+        ``chaos.dns(...)`` may fault (each gets a DNS server of the run before it starts)."""
         root = Path(base) if base else Path.cwd()
         links = (links,) if isinstance(links, str) else tuple(links)
         return cls(compose=str((root / compose).resolve()), links=links, edge=edge,
                    variables=tuple(sorted((variables or {}).items())),
                    locustfile=str((root / locustfile).resolve()) if locustfile else None,
-                   user_classes=tuple(user_classes), name=name, scope=_scope(scope))
+                   user_classes=tuple(user_classes), name=name, scope=_scope(scope), dns=_names(dns))
 
     @classmethod
     def from_experiment(cls, experiment: str | Path, *, links=(), variables: dict[str, str] | None = None,
                         name: str | None = None, scope: str | None = None,
-                        base: str | Path | None = None) -> "SystemSpec":
+                        base: str | Path | None = None, dns=()) -> "SystemSpec":
         """Targets, links, edge and load (locustfile, users) of an experiment file; its faults,
         phases and hypotheses are not used. ``links`` adds links to the experiment's own."""
         root = Path(base) if base else Path.cwd()
         links = (links,) if isinstance(links, str) else tuple(links)
         return cls(experiment=str((root / experiment).resolve()), links=links,
-                   variables=tuple(sorted((variables or {}).items())), name=name, scope=_scope(scope))
+                   variables=tuple(sorted((variables or {}).items())), name=name, scope=_scope(scope),
+                   dns=_names(dns))
 
     def resolve(self, exposed_ports=lambda image: []) -> "ResolvedSystem":
         """Read the files and fix the links. ``exposed_ports(image)`` lists ports an image exposes
@@ -95,7 +98,12 @@ class SystemSpec:
             links.append(str(Link.edge(edge)))
         links = list(dict.fromkeys(canonical(link) for link in links))
         _check_links(links, services)
-        return ResolvedSystem(_label_safe(name), services, links, edge, load, project, frozenset(http))
+        unknown = [service for service in self.dns if service not in services]
+        if unknown:
+            raise UsageProblem(f"dns: {', '.join(map(repr, unknown))} not a service of the system "
+                               f"(services: {', '.join(services)})")
+        return ResolvedSystem(_label_safe(name), services, links, edge, load, project, frozenset(http),
+                              list(self.dns))
 
 
 HTTP_PREFIX = "http: "  # SystemSpec(links=["http: api -> inventory:8081"]): an HTTP link
@@ -110,6 +118,11 @@ class ResolvedSystem:
     load: dict  # defaults for chaos.load(): locustfile, user_classes, users, ...
     project: object = None  # chaos.compose.Project: its volumes, networks, secrets and configs
     http_links: frozenset = frozenset()  # links that carry HTTP: mitmproxy in them, http faults on them
+    dns: list[str] = field(default_factory=list)  # services resolving through a DNS server of the run
+
+
+def _names(names) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)
 
 
 def _scope(scope: str | None) -> str | None:

@@ -62,6 +62,9 @@ WRITTEN = [
      "reset unanswered, on /reservations, first 5"),
     ("{type: http, link: api -> inventory:8081, delay: 100ms, ramp: {delay: 900ms, probability: 50%, over: 10s}}",
      "delay 100 ms, falling to 50% over 10 s, rising to 900 ms over 10 s"),
+    ("{type: dns, service: api, name: inventory, answer: nxdomain, duration: 20s}", "lookups of inventory: NXDOMAIN"),
+    ("{type: dns, service: api, name: inventory, delay: 2s, probability: 30%, duration: 20s}",
+     "lookups of inventory: 2 s late, on 30% of queries"),
 ]
 
 
