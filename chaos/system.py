@@ -24,6 +24,7 @@ import docker.errors
 from chaos import images
 from chaos.errors import EnvironmentProblem
 from chaos.faults.clock import ROLE_CLOCK, ClockVolume
+from chaos.faults.partition import find_namespace_keepers, start_namespace_keepers
 from chaos.labels import LEASE, ROLE, RUN, run_labels
 from chaos.plan import LinkPlan, Plan, TargetPlan, one_shot_targets, start_order
 from chaos.toxiproxy import TOXIPROXY_API_PORT, ToxiproxyClient, ToxiproxyError
@@ -72,6 +73,7 @@ class System:
     replicas: dict[str, list[str]] = field(default_factory=dict)  # service -> every container id, in order
     attached: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (its network, its address)
     clock_volume: ClockVolume | None = None  # when a target is `clock: skewable`
+    namespace_keepers: dict = field(default_factory=dict)  # target container id -> its keeper (plans with partitions)
     networks: dict[str, str] = field(default_factory=dict)  # compose network key -> engine network name
     volumes: dict[str, str] = field(default_factory=dict)  # compose volume key -> engine volume name
     images: dict[str, str] = field(default_factory=dict)  # service -> image built for it by the harness
@@ -170,7 +172,15 @@ class System:
         if self.clock_volume:
             self.clock_volume.verify_preloaded({t.name: self.containers[t.name] for t in self.plan.targets
                                                 if t.clock == "skewable"}, run_labels(self.plan, "probe"))
+        self._start_namespace_keepers()
         self.on_event("system_healthy")
+
+    def _start_namespace_keepers(self) -> None:
+        """Partitions then take one write each instead of a helper container each (see faults/partition.py)."""
+        if any(f.family == "partition" for f in self.plan.faults):
+            self.namespace_keepers = start_namespace_keepers(self)
+            self.on_event("namespace_keepers_started", targets=sorted(
+                service for service, container_id in self.containers.items() if container_id in self.namespace_keepers))
 
     def _network_keys(self) -> list[str]:
         """The compose networks the run's containers join; the default one always (proxies and fault
@@ -325,6 +335,8 @@ class System:
                                          f"started with {', '.join(skewable)} skewable")
             for service in skewable:
                 self.clock_volume.write(service, 0.0)  # no skew of an earlier session survives
+        if any(f.family == "partition" for f in self.plan.faults):
+            self.namespace_keepers = find_namespace_keepers(self.client, self.plan.run_id, list(self.containers.values()))
         self.on_event("system_attached", run_id=self.plan.run_id)
 
     def _adopt(self, target: TargetPlan) -> None:
@@ -531,6 +543,10 @@ class System:
     def down(self) -> list[str]:
         for proxy in self.proxies.values():
             proxy.client.close()
+        for held in self.namespace_keepers.values():
+            held.keeper.close()
+        if self.clock_volume:
+            self.clock_volume.close()
         return remove_run(self.client, self.plan.run_id)
 
 
