@@ -11,7 +11,7 @@ without it: when it is gone, or does not answer in time, the caller falls back t
 (a helper container per action, an exec) and the keeper is not used again in this process.
 
 Protocol (text, one request at a time per keeper): ``<tag> <n> <m>``, then a script's ``n`` lines
-and an afterwards script's ``m`` lines; the keeper runs the first with ``sh -e``, answers ``<tag> ok``
+and an afterwards script's ``m`` lines; the keeper runs the first in a subshell with ``set -e`` (a fork, no exec), answers ``<tag> ok``
 or ``<tag> fail <last line of output>``, then runs the second (its outcome unreported: tidying that
 must not delay the answer; the next request to the same keeper waits for it).
 The tag names the request, so an answer to an earlier one that timed out is never taken for this
@@ -40,9 +40,9 @@ lines() { : > "$2"; i=0; while [ "$i" -lt "$1" ]; do IFS= read -r line; printf '
 while IFS=' ' read -r tag now after; do
   lines "$now" /tmp/now
   lines "${after:-0}" /tmp/after
-  if out=$(sh -e /tmp/now 2>&1); then echo "$tag ok"
-  else echo "$tag fail $(printf '%s\n' "$out" | tail -n 1 | tr -d '\r')"; fi
-  [ ! -s /tmp/after ] || sh -e /tmp/after > /dev/null 2>&1 || true
+  (set -e; . /tmp/now) > /tmp/out 2>&1
+  if [ "$?" = 0 ]; then echo "$tag ok"; else echo "$tag fail $(tail -n 1 /tmp/out | tr -d '\r')"; fi
+  [ ! -s /tmp/after ] || (set -e; . /tmp/after) > /dev/null 2>&1 || true
 done
 """
 PROTOCOL_LABEL = "chaos.keeper"  # on a keeper container: the protocol it speaks

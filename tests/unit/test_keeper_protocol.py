@@ -24,7 +24,7 @@ def test_a_request_with_nothing_afterwards_says_zero():
 
 def test_the_loop_reads_what_the_header_says():
     assert "read -r tag now after" in LOOP and 'lines "$now" /tmp/now' in LOOP and 'lines "${after:-0}"' in LOOP
-    assert 'echo "$tag ok"' in LOOP and 'echo "$tag fail' in LOOP
+    assert "(set -e; . /tmp/now)" in LOOP and 'echo "$tag ok"' in LOOP and 'echo "$tag fail' in LOOP
 
 
 def test_answers_are_parsed_to_tag_outcome_and_message():
