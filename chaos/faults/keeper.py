@@ -129,6 +129,7 @@ class Keeper:
     client: object  # docker.DockerClient
     container_id: str
     _sock: object = None
+    _stream: object = None  # the SDK's object around the socket: kept, as it holds the HTTP response open
     _pending: bytearray = field(default_factory=bytearray)
     _lines: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -143,6 +144,7 @@ class Keeper:
         except (docker.errors.APIError, OSError) as exc:
             self._broken = True
             raise KeeperUnavailable(f"keeper {self.container_id[:12]}: cannot attach: {exc}") from None
+        self._stream = raw
         self._sock = getattr(raw, "_sock", raw)  # the socket under the SDK's file object
         if not isinstance(self._sock, socket.socket):
             self.close()
@@ -230,12 +232,13 @@ class Keeper:
         self.close()
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
+        for held in (self._sock, self._stream):
+            if held is not None:
+                try:
+                    held.close()
+                except OSError:
+                    pass
+        self._sock = self._stream = None
 
 
 def run_together(requests: dict[Keeper, Script], timeout: float = ANSWER_TIMEOUT_S) -> dict[Keeper, Exception]:

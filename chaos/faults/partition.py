@@ -264,20 +264,29 @@ KEEPER_ROLE = "keeper"
 KEEPER_OF = "chaos.namespace-of"  # on a namespace keeper: the id of the target whose namespaces it shares
 
 
+def namespaces_cut(faults, containers: dict[str, str]) -> list[str]:
+    """The containers (of ``containers``: service -> id) in whose namespaces the plan's partitions put a
+    chain: the sending side of every pair one of them cuts. Pure."""
+    services = list(containers)
+    cut = {a for fault in faults if fault.family == "partition" for a, _ in cut_pairs(fault.params, services)}
+    return [containers[service] for service in services if service in cut]
+
+
 def start_namespace_keepers(system) -> dict[str, NamespaceKeeper]:
-    """A keeper in each started target's network namespace, for a plan with partitions: started together,
-    after the targets. It also shares the target's process namespace, so it dies with the target's process
-    1: a keeper never outlives its namespace (a restarted target gets a new one, reached one-shot).
+    """A keeper in each namespace the plan's partitions cut in: started together, after the targets. It also
+    shares the target's process namespace, so it ends with the target's process 1: a keeper never outlives
+    its namespace (a restarted target gets a new one, reached one-shot), and is then removed by the engine.
     A keeper that cannot start is left out (its target is reached one-shot)."""
     labels = run_labels(system.plan, KEEPER_ROLE)
-    targets = list(started_containers(system).values())
+    targets = namespaces_cut(system.plan.faults, started_containers(system))
     found: dict[str, NamespaceKeeper] = {}
 
     def start_one(container_id: str) -> None:
         try:
+            # auto_remove: a keeper that ended with its target (killed, stopped, restarted) leaves no container
             keeper_id = keeper.start(system.client, {**labels, KEEPER_OF: container_id},
                                      network_mode=f"container:{container_id}", pid_mode=f"container:{container_id}",
-                                     cap_add=["NET_ADMIN"])
+                                     cap_add=["NET_ADMIN"], auto_remove=True)
             attached = keeper.Keeper(system.client, keeper_id).attach()
             # Read after the keeper started: if the target restarted before, the keeper shares the new one.
             found[container_id] = NamespaceKeeper(attached, tuple(container_addresses(system.client, container_id)))

@@ -220,3 +220,20 @@ def test_a_finished_one_shot_job_and_an_attached_container_are_never_partitioned
     system = SimpleNamespace(plan=plan, containers={"db": "c1", "migrate": "c2", "app": "c3", "cache": "c4"},
                              attached={"cache": ("net", "10.0.0.9")})
     assert started_containers(system) == {"db": "c1", "app": "c3"}
+
+
+def test_keepers_go_only_where_a_partition_of_the_plan_puts_a_chain():
+    from chaos.faults.partition import namespaces_cut
+    from chaos.plan import FaultPlan
+
+    def fault(**given):
+        return FaultPlan("f1", "f1", "partition", "partition", "x", params(**given), 0.0, 1.0)
+
+    containers = {"api": "id-api", "redis": "id-redis", "inventory": "id-inventory", "spare": "id-spare"}
+    one_way = fault(groups={"a": ["api"], "b": ["redis"]}, direction="one-way")
+    assert namespaces_cut([one_way], containers) == ["id-api"]  # the sending side only
+    two_way = fault(groups={"a": ["api"], "b": ["redis"]})
+    assert namespaces_cut([two_way], containers) == ["id-api", "id-redis"]
+    assert namespaces_cut([fault(isolate=["inventory"])], containers) == list(containers.values())
+    latency = FaultPlan("f2", "f2", "latency", "link", "x", {}, 0.0, 1.0)
+    assert namespaces_cut([latency], containers) == []
