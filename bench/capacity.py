@@ -7,14 +7,15 @@ docker SDK and runs Locust on its own. Users never wait (``constant(0)``), so th
 bottleneck and whatever the harness adds (the recorder in Locust, the runner tailing the samples) shows.
 
 Both sides are measured over the same kind of steady window: from 1 s after the warmup (every user
-spawned) to just before the load ends, the warmup counted on both sides from Locust's ``test_start`` (the
-harness's timeline starts there; the plain side's locustfile notes the moment), so neither window holds
-Locust's own start-up (imports, which take seconds on a busy machine). Requests in the window: plain Locust's per-second history
-(``--csv-full-history``), the harness's raw samples. CPU in the window: the Locust process (and, for
-the harness, the runner process too), read every 0.25 s with psutil. Runs alternate plain, harness,
-plain, ...; the ratio is the median of the back-to-back pairs, printed with their spread (lowest and
-highest pair ratio); the target is judged on the median, the worst pair beside it. On a machine shared with other work the
-requests per second follow the load average; CPU per request does not, so it is printed beside them.
+spawned) to just before the load ends, the warmup counted on both sides from Locust's ``test_start``
+(the harness's timeline starts there; the plain side's locustfile notes the moment), so neither window
+holds Locust's own start-up (imports, which take seconds on a busy machine). Requests in the window:
+plain Locust's per-second history (``--csv-full-history``), the harness's raw samples. CPU in the
+window: the Locust process (and, for the harness, the runner process too), read every 0.25 s with
+psutil. Runs alternate plain, harness, plain, ...; the ratio is the median of the back-to-back pairs, printed with their spread (lowest and
+highest pair ratio); the target is judged on the median, the worst pair beside it. On a machine shared
+with other work the requests per second follow the load average; CPU per request does not, so it is
+printed beside them.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ without it: when it is gone, or does not answer in time, the caller falls back t
 (a helper container per action, an exec) and the keeper is not used again in this process.
 
 Protocol (text, one request at a time per keeper): ``<tag> <n> <m>``, then a script's ``n`` lines
-and an afterwards script's ``m`` lines; the keeper runs the first in a subshell with ``set -e`` (a fork, no exec), answers ``<tag> ok``
-or ``<tag> fail <last line of output>``, then runs the second (its outcome unreported: tidying that
+and an afterwards script's ``m`` lines; the keeper runs the first in a subshell with ``set -e`` (a
+fork, no exec), answers ``<tag> ok`` or ``<tag> fail <last line of output>``, then runs the second (its outcome unreported: tidying that
 must not delay the answer; the next request to the same keeper waits for it).
 The tag names the request, so an answer to an earlier one that timed out is never taken for this
 one, and two processes attached at once each read their own.
@@ -36,7 +36,10 @@ from chaos import images
 # Runs in the keeper: read a request's header and its two scripts' lines into files, run the first,
 # answer one line, then run the second (tidying that need not hold up the answer).
 LOOP = r"""
-lines() { : > "$2"; i=0; while [ "$i" -lt "$1" ]; do IFS= read -r line; printf '%s\n' "$line" >> "$2"; i=$((i + 1)); done; }
+lines() {
+  : > "$2"; i=0
+  while [ "$i" -lt "$1" ]; do IFS= read -r line; printf '%s\n' "$line" >> "$2"; i=$((i + 1)); done
+}
 while IFS=' ' read -r tag now after; do
   lines "$now" /tmp/now
   lines "${after:-0}" /tmp/after

@@ -243,8 +243,8 @@ class PartitionFault(FaultAdapter):
             else:
                 failures[kept[held]] = _short(str(exc))
         if one_shot:
-            failures.update(run_in_namespaces(self.client, self.labels, {c: script.whole() for c, script in one_shot.items()},
-                                              self.plan.id, skip_stopped))
+            whole = {c: script.whole() for c, script in one_shot.items()}
+            failures.update(run_in_namespaces(self.client, self.labels, whole, self.plan.id, skip_stopped))
         return failures
 
 
