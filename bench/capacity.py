@@ -12,10 +12,10 @@ spawned) to just before the load ends, the warmup counted on both sides from Loc
 holds Locust's own start-up (imports, which take seconds on a busy machine). Requests in the window:
 plain Locust's per-second history (``--csv-full-history``), the harness's raw samples. CPU in the
 window: the Locust process (and, for the harness, the runner process too), read every 0.25 s with
-psutil. Runs alternate plain, harness, plain, ...; the ratio is the median of the back-to-back pairs, printed with their spread (lowest and
-highest pair ratio); the target is judged on the median, the worst pair beside it. On a machine shared
-with other work the requests per second follow the load average; CPU per request does not, so it is
-printed beside them.
+psutil. Runs alternate plain, harness, plain, ...; the ratio is the median of the back-to-back pairs,
+printed with their spread (lowest and highest pair ratio); the target is judged on the median, the
+worst pair beside it. On a machine shared with other work the requests per second follow the load
+average; CPU per request does not, so it is printed beside them.
 """
 
 from __future__ import annotations
