@@ -149,7 +149,7 @@ class Keeper:
             raise KeeperUnavailable(f"keeper {self.container_id[:12]}: cannot attach: {exc}") from None
         self._stream = raw
         self._sock = getattr(raw, "_sock", raw)  # the socket under the SDK's file object
-        if not isinstance(self._sock, socket.socket):
+        if not all(hasattr(self._sock, name) for name in ("sendall", "recv", "settimeout")):
             self.close()
             raise KeeperUnavailable(f"keeper {self.container_id[:12]}: this engine transport gives no socket")
         return self
@@ -165,6 +165,8 @@ class Keeper:
         sock = self._sock
         if sock is None or self._broken:
             return False
+        if not isinstance(sock, socket.socket):
+            return False  # an SSH channel cannot be peeked at: not known to be alive, so not trusted to be
         try:
             readable, _, _ = select.select([sock], [], [], 0)
             if readable and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
