@@ -82,29 +82,39 @@ def run(settings: Settings) -> Result:
     if not (settings.work / "compare" / "compare.json").exists():
         raise RuntimeError(f"chaos compare wrote no compare.json:\n{compares[-1][0]['output'][-2000:]}")
 
-    def best(rows):  # the least disturbed repetition: the machine is shared
-        return min(rows, key=lambda row: row[0]["cpu"])
+    # Judged on every repetition: the limits on the worst one (each run must stay within them), the ratio on
+    # the median one; both are printed. A shared machine disturbs some repetitions: that is part of the figure.
+    def median_row(rows):
+        return sorted(rows, key=lambda row: row[0]["cpu"])[len(rows) // 2]  # of two, the slower
 
-    render, compare, minimal = best(renders), best(compares), best(minimals)
+    def worst_row(rows):
+        return max(rows, key=lambda row: row[0]["wall"])
+
+    render, compare, minimal = median_row(renders), median_row(compares), median_row(minimals)
     figures = {
-        f"chaos report ({count:,} samples)": _fmt(*render),
-        f"chaos compare (2 x {count:,} samples)": _fmt(*compare),
-        "baseline: read + per-phase quantiles": _fmt(*minimal),
-        "ratios vs baseline (CPU)": f"report {render[0]['cpu'] / minimal[0]['cpu']:.2f}, "
-                                    f"compare {compare[0]['cpu'] / minimal[0]['cpu']:.2f}",
+        f"chaos report ({count:,} samples), median repetition": _fmt(*render),
+        f"chaos compare (2 x {count:,} samples), median repetition": _fmt(*compare),
+        "baseline: read + per-phase quantiles, median repetition": _fmt(*minimal),
+        "ratios vs baseline (CPU, medians)": f"report {render[0]['cpu'] / minimal[0]['cpu']:.2f}, "
+                                             f"compare {compare[0]['cpu'] / minimal[0]['cpu']:.2f}",
         "making the two runs": f"{made:.1f} s (synthetic samples, the runner's CSV -> Parquet step)",
     }
     if repeats > 1:
+        figures["chaos report, worst repetition"] = _fmt(*worst_row(renders))
+        figures["chaos compare, worst repetition"] = _fmt(*worst_row(compares))
         figures["all repetitions (wall s)"] = ("report " + ", ".join(f"{r[0]['wall']:.1f}" for r in renders)
                                                + "; compare " + ", ".join(f"{c[0]['wall']:.1f}" for c in compares))
     misses = []
-    for label, (m, _load) in (("report", render), ("compare", compare)):
-        if m["wall"] > TARGET_S:
-            cpu_note = " (CPU time within: the machine's load)" if m["cpu"] <= TARGET_S else ""
-            misses.append(f"{label} {m['wall']:.1f} s wall, {m['wall'] - TARGET_S:+.1f} s over{cpu_note}")
-        if m["rss"] > TARGET_RSS:
-            misses.append(f"{label} peak {m['rss'] / 2**20:.0f} MiB, {(m['rss'] - TARGET_RSS) / 2**20:+.0f} MiB over")
-    notes = [f"best of {repeats} by CPU time" if repeats > 1 else "one repetition"]
+    for label, rows in (("report", renders), ("compare", compares)):
+        slowest = max(row[0]["wall"] for row in rows)
+        if slowest > TARGET_S:
+            cpu_note = " (CPU time within: the machine's load)" if max(row[0]["cpu"] for row in rows) <= TARGET_S else ""
+            misses.append(f"{label} {slowest:.1f} s wall, {slowest - TARGET_S:+.1f} s over{cpu_note}")
+        biggest = max(row[0]["rss"] for row in rows)
+        if biggest > TARGET_RSS:
+            misses.append(f"{label} peak {biggest / 2**20:.0f} MiB, {(biggest - TARGET_RSS) / 2**20:+.0f} MiB over")
+    notes = [f"{repeats} repetitions: the limits judged on the worst, the ratio on the median" if repeats > 1
+             else "one repetition"]
     if misses:
         notes.append("missed: " + "; ".join(misses))
     ratio = max(render[0]["cpu"], compare[0]["cpu"]) / minimal[0]["cpu"]

@@ -19,8 +19,8 @@ from __future__ import annotations
 import time
 
 from bench.common import (
-    BASE_IMAGE, HEALTH_URL_CHECK, SERVER_PORT, WORKLOADS, Result, Settings, load_average, run_chaos, server_command,
-    with_load, write_experiment,
+    BASE_IMAGE, HEALTH_URL_CHECK, SERVER_PORT, WORKLOADS, Result, Settings, load_average, median, run_chaos,
+    server_command, with_load, write_experiment,
 )
 
 TARGET_S = 1.0
@@ -105,30 +105,35 @@ def run(settings: Settings) -> Result:
     started = time.monotonic()
     repeats = settings.pick(2, 1)
     rows = [measure(settings) for _ in range(repeats)]
-    best = min(rows, key=lambda row: row["revert"])
+    # Judged on every run: the target on the slowest (each run must revert within it), the ratio on the median.
+    worst = max(rows, key=lambda row: row["revert"])
+    ratio = median([row["revert"] / row["inject"] for row in rows])
     figures = {}
     for i, row in enumerate(rows, 1):
         figures[f"run {i}: revert all 20"] = with_load(
             f"{row['revert']:.3f} s (first revert done {row['first_revert'] * 1000:.0f} ms after the signal); "
             f"injecting them took {row['inject']:.3f} s", row["load"])
+    figures["revert all 20, median and worst"] = (f"median {median([row['revert'] for row in rows]):.3f} s, "
+                                                  f"worst {worst['revert']:.3f} s")
     by_family: dict[str, list[float]] = {}
     health_waits = []
-    for kind, seconds, ready in best["per_fault"]:
+    for kind, seconds, ready in worst["per_fault"]:
         by_family.setdefault(FAMILY.get(kind, kind), []).append(seconds)
         if ready is not None:
             health_waits.append(ready)
-    figures["per family, best run: reverted after the signal (first; last)"] = "; ".join(
+    figures["per family, slowest run: reverted after the signal (first; last)"] = "; ".join(
         f"{family} x{len(values)}: {min(values) * 1000:.0f} ms; {max(values) * 1000:.0f} ms"
         for family, values in sorted(by_family.items(), key=lambda item: -max(item[1])))
     if health_waits:
         figures["container reverts: waiting for healthy again"] = ", ".join(f"{w:.2f} s" for w in health_waits)
-    met = best["revert"] <= TARGET_S
-    notes = ["the 20 reverts run concurrently, one thread per fault; the slowest family sets the total"]
+    met = worst["revert"] <= TARGET_S
+    notes = ["the 20 reverts run concurrently, one thread per fault; the slowest family sets the total",
+             f"{repeats} run(s): the target judged on the slowest, the ratio on the median"]
     if not met:
-        notes.append(f"missed by {best['revert'] - TARGET_S:.2f} s")
-    result = Result("revert", "Revert speed: 20 simultaneous faults of mixed families", best["revert"] / best["inject"],
-                    "seconds to revert all / seconds to inject all, same run", f"<= {TARGET_S:g} s to revert all",
-                    met, figures, notes)
+        notes.append(f"missed by {worst['revert'] - TARGET_S:.2f} s")
+    result = Result("revert", "Revert speed: 20 simultaneous faults of mixed families", ratio,
+                    "seconds to revert all / seconds to inject all, same run (median of runs)",
+                    f"<= {TARGET_S:g} s to revert all (every run)", met, figures, notes)
     result.run_ids = [row["run_id"] for row in rows]
     result.seconds = time.monotonic() - started
     return result

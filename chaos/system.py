@@ -26,6 +26,7 @@ from chaos import httpproxy, images
 from chaos.errors import EnvironmentProblem
 from chaos.faults.clock import ROLE_CLOCK, ClockVolume
 from chaos.faults.dns import DnsServer
+from chaos.faults.partition import find_namespace_keepers, start_namespace_keepers
 from chaos.httpproxy.client import HttpProxyClient, HttpProxyError
 from chaos.labels import LEASE, ROLE, RUN, run_labels
 from chaos.plan import LinkPlan, Plan, TargetPlan, one_shot_targets, start_order
@@ -76,6 +77,7 @@ class System:
     attached: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (its network, its address)
     clock_volume: ClockVolume | None = None  # when a target is `clock: skewable`
     dns_servers: dict[str, DnsServer] = field(default_factory=dict)  # service -> the DNS server it resolves through
+    namespace_keepers: dict = field(default_factory=dict)  # target container id -> its keeper (plans with partitions)
     networks: dict[str, str] = field(default_factory=dict)  # compose network key -> engine network name
     volumes: dict[str, str] = field(default_factory=dict)  # compose volume key -> engine volume name
     images: dict[str, str] = field(default_factory=dict)  # service -> image built for it by the harness
@@ -180,7 +182,15 @@ class System:
         if self.clock_volume:
             self.clock_volume.verify_preloaded({t.name: self.containers[t.name] for t in self.plan.targets
                                                 if t.clock == "skewable"}, run_labels(self.plan, "probe"))
+        self._start_namespace_keepers()
         self.on_event("system_healthy")
+
+    def _start_namespace_keepers(self) -> None:
+        """Partitions then take one write each instead of a helper container each (see faults/partition.py)."""
+        if any(f.family == "partition" for f in self.plan.faults):
+            self.namespace_keepers = start_namespace_keepers(self)
+            self.on_event("namespace_keepers_started", targets=sorted(
+                service for service, container_id in self.containers.items() if container_id in self.namespace_keepers))
 
     def _network_keys(self) -> list[str]:
         """The compose networks the run's containers join; the default one always (proxies and fault
@@ -391,6 +401,8 @@ class System:
                                          "it was not started with dns faults on it")
             server.control.clear()  # no dns fault of an earlier session survives
             self.dns_servers[service] = server
+        if any(f.family == "partition" for f in self.plan.faults):
+            self.namespace_keepers = find_namespace_keepers(self.client, self.plan.run_id, list(self.containers.values()))
         self.on_event("system_attached", run_id=self.plan.run_id)
 
     def _adopt(self, target: TargetPlan) -> None:
@@ -600,6 +612,10 @@ class System:
     def down(self) -> list[str]:
         for proxy in self.proxies.values():
             proxy.client.close()
+        for held in self.namespace_keepers.values():
+            held.keeper.close()
+        if self.clock_volume:
+            self.clock_volume.close()
         return remove_run(self.client, self.plan.run_id)
 
 

@@ -98,25 +98,29 @@ class ContainerFault(FaultAdapter):
     # ---- revert ----------------------------------------------------------------------------
 
     def revert(self) -> dict | None:
-        """Idempotent. Returns for the journal how long the containers took to be back (``ready_s``), and
-        ``not_healthy`` when one runs but did not become healthy in time."""
+        """Idempotent. Returns for the journal how long the containers took to be back (``ready_s``), how long
+        the undo itself took (``undone_s``: unpaused, or started; before the wait for running and healthy),
+        and ``not_healthy`` when one runs but did not become healthy in time."""
         if self.chosen is None:
             return None  # never prepared, so never injected
         started = time.monotonic()
         for container_id in list(self._slow):
             self._join(container_id, self.plan.params.get("grace", 0) + 30.0)
+        undone = None
         if self.plan.kind == "pause":
             self._unpause_all()
+            undone = time.monotonic()
         containers = self._containers()
         for container in containers:
             if self.plan.kind != "pause":
                 self._settle(container, self._signalled.get(container.id) or self._started_at(container.id))
                 if _status(container) in STARTABLE:
                     container.start()
+        undone = undone or time.monotonic()
         deadline = time.monotonic() + max((_health_budget(c.attrs["Config"].get("Healthcheck") or {})
                                             for c in containers), default=0.0)
         unhealthy = [c.labels.get("chaos.service", c.name) for c in containers if not self._ready(c, deadline)]
-        outcome = {"ready_s": round(time.monotonic() - started, 3)}
+        outcome = {"ready_s": round(time.monotonic() - started, 3), "undone_s": round(undone - started, 3)}
         return {**outcome, "not_healthy": unhealthy} if unhealthy else outcome
 
     # ---- steps -----------------------------------------------------------------------------

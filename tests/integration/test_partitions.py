@@ -9,10 +9,10 @@ import textwrap
 import time
 
 import pytest
+from support.namespaces import chains_in
 
 from chaos.faults import build
 from chaos.faults.partition import CHAIN_PREFIX, PartitionFault
-from chaos.images import HELPER_IMAGE
 from chaos.plan import FaultPlan
 from chaos.system import System
 
@@ -38,6 +38,10 @@ links:
 load:
   locustfile: @REPO@/targets/shop/locustfile.py
   target: api:8000
+# A plan with a partition: the system starts a keeper in each target's namespace (the tests below build
+# their own partitions; they go through those keepers).
+faults:
+  - {type: partition, isolate: [redis], at: 1s, duration: 1s}
 """
 
 # Run inside a container: tries every "host:port" at once (connect, and a redis PING on 6379, since
@@ -98,15 +102,6 @@ def _wait_until_all_paths_answer(system: System, timeout: float = 45) -> None:
     while not all((found := paths(system)).values()):
         assert time.monotonic() < deadline, found
         time.sleep(0.3)
-
-
-def chains_in(system: System, service: str) -> str:
-    """`iptables -S` inside the service's namespace, as a helper sees it."""
-    output = system.client.containers.run(HELPER_IMAGE, ["iptables", "-w", "5", "-S"], remove=True,
-                                          network_mode=f"container:{system.containers[service]}",
-                                          cap_add=["NET_ADMIN"], labels={"chaos.managed": "true",
-                                                                         "chaos.run": system.plan.run_id})
-    return output.decode()
 
 
 def partition(system: System, fault_id: str, **params) -> PartitionFault:

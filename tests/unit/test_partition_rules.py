@@ -10,12 +10,13 @@ from support.fault_experiments import fault_problems, load_faults
 from chaos.faults.partition import (
     ChainRules,
     Network,
-    apply_commands,
+    apply_script,
     chain_name,
     chain_rules,
     cut_pairs,
-    heal_commands,
-    script,
+    heal_script,
+    restore_lines,
+    tidy_script,
 )
 from chaos.plan import make_plan
 
@@ -77,23 +78,54 @@ def test_chain_names_are_short_unique_and_stable():
     assert len({chain_name(run, fault) for run in ("r1", "r2") for fault in ("f1", "f1.2", "f2")}) == 6
 
 
-def test_apply_builds_an_owned_chain_and_jumps_to_it_first():
-    commands = apply_commands("CHAOS-abcd1234", ChainRules(["10.0.0.3"], ["10.0.0.3"]))
-    assert script(commands) == textwrap.dedent("""\
-        set -e
-        iptables -w 5 -N CHAOS-abcd1234 2>/dev/null || iptables -w 5 -F CHAOS-abcd1234
-        iptables -w 5 -A CHAOS-abcd1234 -d 10.0.0.3/32 -j DROP
-        iptables -w 5 -A CHAOS-abcd1234 -s 10.0.0.3/32 -j DROP
-        iptables -w 5 -C INPUT -j CHAOS-abcd1234 2>/dev/null || iptables -w 5 -I INPUT 1 -j CHAOS-abcd1234
-        iptables -w 5 -C OUTPUT -j CHAOS-abcd1234 2>/dev/null || iptables -w 5 -I OUTPUT 1 -j CHAOS-abcd1234
-        """)
+def test_the_chain_in_restore_format_is_declared_then_filled():
+    assert restore_lines("CHAOS-abcd1234", ChainRules(["10.0.0.3"], ["10.0.0.4"])) == [
+        ":CHAOS-abcd1234 - [0:0]",
+        "-A CHAOS-abcd1234 -d 10.0.0.3/32 -j DROP",
+        "-A CHAOS-abcd1234 -s 10.0.0.4/32 -j DROP",
+    ]
 
 
-def test_heal_removes_every_jump_then_the_chain_and_nothing_else():
-    text = script(heal_commands("CHAOS-abcd1234"))
-    assert "while iptables -w 5 -D INPUT -j CHAOS-abcd1234 2>/dev/null ; do : ; done" in text
-    assert "while iptables -w 5 -D OUTPUT -j CHAOS-abcd1234 2>/dev/null ; do : ; done" in text
-    assert text.rstrip().endswith("then iptables -w 5 -F CHAOS-abcd1234 && iptables -w 5 -X CHAOS-abcd1234 ; fi")
+def test_apply_builds_an_owned_chain_and_jumps_to_it_first_in_one_restore():
+    script = apply_script("CHAOS-abcd1234", ChainRules(["10.0.0.3"], ["10.0.0.3"]))
+    assert script.after == ""
+    fresh, _, careful = script.now.partition("then\n")
+    assert fresh == textwrap.dedent("""\
+        if ! { iptables-restore -w 5 --noflush <<'RULES'
+        *filter
+        -N CHAOS-abcd1234
+        -A CHAOS-abcd1234 -d 10.0.0.3/32 -j DROP
+        -A CHAOS-abcd1234 -s 10.0.0.3/32 -j DROP
+        -I INPUT 1 -j CHAOS-abcd1234
+        -I OUTPUT 1 -j CHAOS-abcd1234
+        COMMIT
+        RULES
+        } 2>/dev/null; """)
+    # Where the chain exists (-N failed): refilled, and a jump inserted only where iptables-save shows none.
+    assert ":CHAOS-abcd1234 - [0:0]" in careful and careful.count("| iptables-restore -w 5 --noflush") == 1
+    assert 'case "$present" in *"-A INPUT -j CHAOS-abcd1234"*) ;; *) echo "-I INPUT 1 -j CHAOS-abcd1234" ;; esac' \
+        in careful
+
+
+def test_heal_only_adds_a_return_then_tidies_after_the_answer():
+    script = heal_script("CHAOS-abcd1234")
+    assert script.now.startswith(textwrap.dedent("""\
+        if ! { iptables-restore -w 5 --noflush <<'RULES'
+        *filter
+        -I CHAOS-abcd1234 1 -j RETURN
+        COMMIT
+        RULES
+        } 2>/dev/null; then
+        """))
+    assert script.after == tidy_script("CHAOS-abcd1234")
+    assert tidy_script("CHAOS-abcd1234") in script.now  # no chain to return from: tidy (find nothing) at once
+
+
+def test_tidy_deletes_every_jump_then_the_chain_and_nothing_else():
+    text = tidy_script("CHAOS-abcd1234")
+    assert 'case "$saved" in *":CHAOS-abcd1234 "*) ;; *) exit 0 ;; esac' in text  # absent: nothing to do
+    assert "grep -x -E -- '-A (INPUT|OUTPUT) -j CHAOS-abcd1234' | sed 's/^-A /-D /'" in text
+    assert "echo '-F CHAOS-abcd1234'\necho '-X CHAOS-abcd1234'\necho COMMIT" in text
     assert text.count("CHAOS-") == text.count("CHAOS-abcd1234")  # no other chain is named
 
 
@@ -188,3 +220,20 @@ def test_a_finished_one_shot_job_and_an_attached_container_are_never_partitioned
     system = SimpleNamespace(plan=plan, containers={"db": "c1", "migrate": "c2", "app": "c3", "cache": "c4"},
                              attached={"cache": ("net", "10.0.0.9")})
     assert started_containers(system) == {"db": "c1", "app": "c3"}
+
+
+def test_keepers_go_only_where_a_partition_of_the_plan_puts_a_chain():
+    from chaos.faults.partition import namespaces_cut
+    from chaos.plan import FaultPlan
+
+    def fault(**given):
+        return FaultPlan("f1", "f1", "partition", "partition", "x", params(**given), 0.0, 1.0)
+
+    containers = {"api": "id-api", "redis": "id-redis", "inventory": "id-inventory", "spare": "id-spare"}
+    one_way = fault(groups={"a": ["api"], "b": ["redis"]}, direction="one-way")
+    assert namespaces_cut([one_way], containers) == ["id-api"]  # the sending side only
+    two_way = fault(groups={"a": ["api"], "b": ["redis"]})
+    assert namespaces_cut([two_way], containers) == ["id-api", "id-redis"]
+    assert namespaces_cut([fault(isolate=["inventory"])], containers) == list(containers.values())
+    latency = FaultPlan("f2", "f2", "latency", "link", "x", {}, 0.0, 1.0)
+    assert namespaces_cut([latency], containers) == []
