@@ -13,13 +13,13 @@ demo: setup
 doctor:
 	$(VENV)/bin/chaos doctor
 
-# Unit tests on both cores; then the integration tests on two workers (the tests of a module that shares one
-# started system stay on one worker), then those marked `alone` (they time things tightly) one at a time. Every
+# Unit tests on both cores; then the integration tests on two workers, a whole file to a worker (a module-scoped
+# system starts once), then those marked `alone` (they time things tightly) one at a time. Every
 # set always runs, and the target fails if any failed. --durations: every log shows where the time went.
 # INTEGRATION_WORKERS=0 runs the first integration set one test at a time as well.
 INTEGRATION_TESTS := tests/integration tests/e2e
 INTEGRATION_WORKERS ?= 2
-PYTEST_SHARED := $(PYTHON) -m pytest $(INTEGRATION_TESTS) -m "integration and not alone" -n $(INTEGRATION_WORKERS) --dist loadgroup
+PYTEST_SHARED := $(PYTHON) -m pytest $(INTEGRATION_TESTS) -m "integration and not alone" -n $(INTEGRATION_WORKERS) --dist loadfile
 PYTEST_ALONE := $(PYTHON) -m pytest $(INTEGRATION_TESTS) -m "integration and alone"
 
 test: setup

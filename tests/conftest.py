@@ -1,5 +1,6 @@
-"""Marks every test by its folder, so `pytest -m unit` needs no Docker and `-m integration` is the rest; keeps the
-integration tests safe to run on two xdist workers; and the one Docker client the integration and e2e tests share."""
+"""Marks every test by its folder, so `pytest -m unit` needs no Docker and `-m integration` is the rest; marks the
+integration tests that need the machine to themselves; and the one Docker client the integration and e2e tests
+share."""
 
 from pathlib import Path
 
@@ -33,20 +34,11 @@ def pytest_collection_modifyitems(config, items):
         module = _module_path(item, root)
         if module in _ALONE or f"{module}::{item.originalname}" in _ALONE:
             item.add_marker(pytest.mark.alone)
-        if _uses_a_module_fixture(item) and not item.get_closest_marker("xdist_group"):
-            # under `--dist loadgroup` the module's tests share one worker, so its system starts once
-            item.add_marker(pytest.mark.xdist_group(module))
 
 
 def _module_path(item, root: Path) -> str:
     path = Path(str(item.fspath))
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-
-def _uses_a_module_fixture(item) -> bool:
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    definitions = fixture_info.name2fixturedefs.values() if fixture_info else []
-    return any(d.scope == "module" for defs in definitions for d in defs)
 
 
 @pytest.fixture(scope="session")
