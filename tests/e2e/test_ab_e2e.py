@@ -56,18 +56,8 @@ def test_v1_against_v2_side_by_side_is_worse_on_one_timeline_and_every_run_is_cl
 
 
 def test_sigterm_side_by_side_reaches_both_runs_once_and_both_revert(tmp_path, docker_client):
-    experiment = tmp_path / "ab.yaml"
-    experiment.write_text(AB.replace("@REPO@", str(REPO)))
-    process = chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v2",
-                            "--var", "LAT=100ms", "--rounds", "2", "--report-dir", "reports", cwd=tmp_path)
-    try:
-        caught = _wait_for(lambda: _runs_with_fault(tmp_path / "reports", "*") >= 2, timeout=240)
-        process.send_signal(signal.SIGTERM)
-        code, output = finish(process, timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert caught and code == 143, output
+    code, output = _sigterm_aa(tmp_path, "side-by-side", when=lambda: _runs_with_fault(tmp_path / "reports", "*") >= 2)
+    assert code == 143, output
     [ab_dir] = (tmp_path / "reports").glob("e2e-ab-ab-*")
     [first] = json.loads((ab_dir / "ab.json").read_text())["rounds"]
     for side in ("a", "b"):
@@ -92,19 +82,9 @@ def test_a_side_with_a_bad_value_is_bad_input_and_starts_nothing(tmp_path):
 
 
 def test_sigterm_in_an_interleaved_round_reverts_its_run_judges_what_completed_and_exits_143(tmp_path, docker_client):
-    experiment = tmp_path / "ab.yaml"
-    experiment.write_text(AB.replace("@REPO@", str(REPO)))
-    process = chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v2",
-                            "--var", "LAT=100ms", "--rounds", "2", "--design", "interleaved",
-                            "--report-dir", "reports", cwd=tmp_path)
-    try:  # round 2 starts with B: stop it once its fault is in, round 1 having completed
-        caught = _wait_for(lambda: _runs_with_fault(tmp_path / "reports", "b") >= 2, timeout=240)
-        process.send_signal(signal.SIGTERM)
-        code, output = finish(process, timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert caught and code == 143, output
+    # round 2 starts with B: stop it once its fault is in, round 1 having completed
+    code, output = _sigterm_aa(tmp_path, "interleaved", when=lambda: _runs_with_fault(tmp_path / "reports", "b") >= 2)
+    assert code == 143, output
     [ab_dir] = (tmp_path / "reports").glob("e2e-ab-ab-*")
     rounds = json.loads((ab_dir / "ab.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1, 2] and rounds[1]["b"]["outcome"] == "interrupted"
@@ -116,6 +96,22 @@ def test_sigterm_in_an_interleaved_round_reverts_its_run_judges_what_completed_a
         run_dir = Path(record["path"])
         assert_every_fault_reverted(journal(run_dir))
         assert_nothing_left(docker_client, run_dir)
+
+
+def _sigterm_aa(tmp_path: Path, design: str, when) -> tuple[int, str]:
+    """An A/A `chaos ab` of 2 rounds, sent SIGTERM once ``when()`` holds; its exit code and output."""
+    experiment = tmp_path / "ab.yaml"
+    experiment.write_text(AB.replace("@REPO@", str(REPO)))
+    process = chaos_command("ab", str(experiment), "--a", "API_VERSION=v2", "--b", "API_VERSION=v2",
+                            "--var", "LAT=100ms", "--rounds", "2", "--design", design,
+                            "--report-dir", "reports", cwd=tmp_path)
+    try:
+        assert _wait_for(when, timeout=240), "the moment to stop never came"
+        process.send_signal(signal.SIGTERM)
+        return finish(process, timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def _runs_with_fault(reports: Path, side: str) -> int:
