@@ -176,6 +176,12 @@ class RuleSet:
             self._rules.clear()
             self._counts.clear()
 
+    @property
+    def empty(self) -> bool:
+        """No rule at all: the proxy passes every request on without looking at it (read without the lock: a
+        rule put while a request is being read applies from the next request on)."""
+        return not self._rules
+
     def rules(self) -> list[Rule]:
         with self._lock:
             return sorted(self._rules.values(), key=lambda r: (r.order, r.id))
