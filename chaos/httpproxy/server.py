@@ -7,7 +7,8 @@ The control endpoint (JSON over HTTP, on its own port, published on the host's l
 - ``GET /version``: 200 once mitmproxy listens (503 before);
 - ``PUT /rules/ID``: add or change a rule; ``DELETE /rules/ID``: remove it (removing a missing one is no error);
   ``POST /reset``: remove every rule; ``GET /rules``: the rules;
-- ``GET /records?from=K``: the requests the rules touched from index K on, and the index to ask from next.
+- ``GET /records?from=K[&fault=ID]``: the requests the rules (or rule ID) touched from index K on, and the index
+  to ask from next.
 """
 
 from __future__ import annotations
@@ -173,8 +174,8 @@ class ControlHandler(BaseHTTPRequestHandler):
         elif path == "/rules":
             self._send(200, [rule.to_json() for rule in self.rules.rules()])
         elif path == "/records":
-            start = int(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("from", 0))
-            found, following = self.rules.records(start)
+            params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+            found, following = self.rules.records(int(params.get("from", 0)), fault=params.get("fault"))
             self._send(200, {"records": found, "next": following, "dropped": self.rules.dropped,
                              "counts": self.rules.counts()})
         else:

@@ -46,9 +46,11 @@ def assert_held_as_far_as_short_phases_tell(found: dict) -> None:
     assert found["observed"] == 0.0 and found["verdict"] in ("held", "inconclusive"), found
 
 
-@pytest.mark.parametrize("version, expected", [("v1", "deviated"), ("v2", "held")])
-def test_503s_from_inventory_v1_deviates_v2_holds(tmp_path, docker_client, version, expected):
-    path = shortened("shop-http-503.yaml", tmp_path)
+# v1's deviation is a verdict on the interval of the orders' error rate: on a busy machine 8 s gave too few orders
+# to exclude 2 % (inconclusive), so its fault phase is longer. v2 is judged on its orders alone (none may fail).
+@pytest.mark.parametrize("version, expected, fault_for", [("v1", "deviated", "16s"), ("v2", "held", "8s")])
+def test_503s_from_inventory_v1_deviates_v2_holds(tmp_path, docker_client, version, expected, fault_for):
+    path = shortened("shop-http-503.yaml", tmp_path, fault_for=fault_for)
     code, output, summary, run_dir = run(path, tmp_path, version)
     assert code in (0, 1, 5), output
     reverted = next(e for e in journal(run_dir) if e["event"] == "fault_reverted")
