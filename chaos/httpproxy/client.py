@@ -65,6 +65,6 @@ class HttpProxyClient:
         while True:
             page = self._call("GET", f"/records?from={start}{only}")
             found += page["records"]
-            if page["next"] == start:
+            if page["next"] == start or not page.get("more", True):  # one call when they fit in one page
                 return found
             start = page["next"]

@@ -175,8 +175,9 @@ class ControlHandler(BaseHTTPRequestHandler):
             self._send(200, [rule.to_json() for rule in self.rules.rules()])
         elif path == "/records":
             params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-            found, following = self.rules.records(int(params.get("from", 0)), fault=params.get("fault"))
-            self._send(200, {"records": found, "next": following, "dropped": self.rules.dropped,
+            found, following, complete = self.rules.records_page(int(params.get("from", 0)), params.get("fault"))
+            self._send(200, {"records": found, "next": following, "more": not complete,
+                             "dropped": self.rules.dropped,
                              "counts": self.rules.counts()})
         else:
             self._send(404, {"error": f"no {path}"})

@@ -31,3 +31,13 @@ def test_records_of_one_fault_are_read_alone_and_in_pieces():
     assert rules.records(3, fault="f2") == ([], 3)
     assert [r["fault"] for r in rules.records()[0]] == ["f1", "f2", "f1", "f2", "f2"]
     assert rules.records(fault="f9") == ([], 0)
+
+
+def test_a_page_of_records_says_whether_it_reached_the_end():
+    rules = RuleSet()
+    rules.put(Rule("f1", 0, status=503))
+    for _ in range(3):
+        rules.decide("GET", "/", {}, {})
+    assert rules.records_page(0, "f1", limit=2) == (rules.records(fault="f1")[0][:2], 2, False)
+    assert rules.records_page(2, "f1", limit=2)[1:] == (3, True)
+    assert rules.records_page(0, "f9") == ([], 0, True)
