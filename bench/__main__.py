@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import analysis_speed, capacity, compose_start, fault_timing, proxy_cost, revert_speed, startup
+from bench import analysis_speed, capacity, compose_start, fault_timing, http_link, proxy_cost, revert_speed, startup
 from bench.common import ROOT, Result, Settings, clean, leftovers, load_average
 
 BENCHMARKS = {
@@ -29,6 +29,7 @@ BENCHMARKS = {
     "proxy": proxy_cost.run,
     "analysis": analysis_speed.run,
     "revert": revert_speed.run,
+    "http": http_link.run,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -6,6 +6,8 @@ It answers the calls a link's Toxiproxy client answers where both kinds of link 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import requests
 
 from chaos import __version__
@@ -59,9 +61,10 @@ class HttpProxyClient:
     def records(self, fault: str | None = None) -> list[dict]:
         """Every request the rules touched so far (of ``fault`` only, when given), fetched in pieces."""
         found, start = [], 0
+        only = f"&fault={quote(fault, safe='')}" if fault is not None else ""
         while True:
-            page = self._call("GET", f"/records?from={start}")
-            found += [r for r in page["records"] if fault is None or r["fault"] == fault]
-            if page["next"] == start:
+            page = self._call("GET", f"/records?from={start}{only}")
+            found += page["records"]
+            if page["next"] == start or not page.get("more", True):  # one call when they fit in one page
                 return found
             start = page["next"]

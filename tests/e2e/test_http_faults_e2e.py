@@ -40,15 +40,20 @@ def check(summary: dict, name: str, phase: str) -> dict:
     return next(c for c in summary["checks"] if c["hypothesis"] == name and c["phase"] == phase)
 
 
-def assert_held_as_far_as_short_phases_tell(found: dict) -> None:
-    """An 8 s fault phase gives about 50 orders: with none failed the interval still straddles 1-2 %, so
-    "held" needs the experiment's own phases; here no order may fail, and the verdict must not be deviated."""
-    assert found["observed"] == 0.0 and found["verdict"] in ("held", "inconclusive"), found
+def assert_held_as_far_as_short_phases_tell(found: dict, failed_orders) -> None:
+    """v2 retries a 503 up to 3 tries, so at 20 % about 0.2**3 = 0.8 % of its orders still fail by design (the
+    experiment's 2 % check allows it): in ~90 orders one or two failures come about half the time, at any
+    machine load (measured: 2 of 87 at load 0.5). Holding means: far from v1's ~20 % (under 5 %, which a breaker
+    left open would blow through), never called deviated, and every failed order refused gracefully (503)."""
+    assert found["observed"] < 0.05 and found["verdict"] in ("held", "inconclusive"), found
+    assert set(failed_orders["status"]) <= {503}, failed_orders[["status", "error"]]
 
 
-@pytest.mark.parametrize("version, expected", [("v1", "deviated"), ("v2", "held")])
-def test_503s_from_inventory_v1_deviates_v2_holds(tmp_path, docker_client, version, expected):
-    path = shortened("shop-http-503.yaml", tmp_path)
+# v1's deviation is a verdict on the interval of the orders' error rate: on a busy machine 8 s gave too few orders
+# to exclude 2 % (inconclusive), so its fault phase is longer. v2 is judged on its orders alone (none may fail).
+@pytest.mark.parametrize("version, expected, fault_for", [("v1", "deviated", "16s"), ("v2", "held", "8s")])
+def test_503s_from_inventory_v1_deviates_v2_holds(tmp_path, docker_client, version, expected, fault_for):
+    path = shortened("shop-http-503.yaml", tmp_path, fault_for=fault_for)
     code, output, summary, run_dir = run(path, tmp_path, version)
     assert code in (0, 1, 5), output
     reverted = next(e for e in journal(run_dir) if e["event"] == "fault_reverted")
@@ -62,7 +67,11 @@ def test_503s_from_inventory_v1_deviates_v2_holds(tmp_path, docker_client, versi
         assert code == 1, output
     else:
         assert reverted["hits_by_route"].get("POST /reservations", 0) > 0  # v2 met 503s on orders, and absorbed them
-        assert_held_as_far_as_short_phases_tell(orders)
+        import pandas as pd
+
+        samples = pd.read_parquet(run_dir / "samples.parquet")
+        failed = samples[(samples["name"] == "POST /orders") & ~samples["success"] & (samples["phase"] == "fault")]
+        assert_held_as_far_as_short_phases_tell(orders, failed)
     assert_nothing_left(docker_client, run_dir)
 
 
